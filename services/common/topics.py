@@ -6,6 +6,7 @@ Whichever service starts first creates what is missing, so `make run`, the tests
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -62,7 +63,8 @@ def ensure_topics(bootstrap: str, replication: int = 1, min_insync: int = 1, tim
     last_err: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="siaga-topics")
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="siaga-topics",
+                                     bootstrap_timeout_ms=int(max(1.0, deadline - time.monotonic()) * 1000))
             break
         except Exception as err:  # broker not up yet
             last_err = err
@@ -75,7 +77,8 @@ def ensure_topics(bootstrap: str, replication: int = 1, min_insync: int = 1, tim
         created: list[str] = []
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.configs(min_insync))])
+                topic = NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.configs(min_insync))
+                admin.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
@@ -84,3 +87,18 @@ def ensure_topics(bootstrap: str, replication: int = 1, min_insync: int = 1, tim
         return created
     finally:
         admin.close()
+
+
+def ensure_topics_in_background(cfg) -> threading.Thread:  # noqa: ANN001 - services.common.config.Settings
+    """Create missing topics without holding up start-up: a service must come up (and answer 503) even
+    while Kafka is down."""
+
+    def run() -> None:
+        try:
+            ensure_topics(cfg.kafka, cfg.replication, cfg.min_insync, timeout_s=60)
+        except Exception as err:
+            log.warning("could not ensure topics", extra={"error": str(err)})
+
+    thread = threading.Thread(target=run, name="ensure-topics", daemon=True)
+    thread.start()
+    return thread

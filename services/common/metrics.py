@@ -1,0 +1,46 @@
+"""Prometheus metrics shared by the services (names documented in docs/metrics.md) and HTTP instrumentation."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+HTTP_REQUESTS = Counter("siaga_http_requests_total", "HTTP requests", ["service", "route", "method", "status"])
+HTTP_SECONDS = Histogram("siaga_http_request_seconds", "HTTP request latency", ["service", "route"],
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+INGEST_REPORTS = Counter("siaga_ingest_reports_total", "Reports/mentions seen by ingest", ["outcome", "reason"])
+PRODUCE_SECONDS = Histogram("siaga_ingest_produce_seconds", "Time from send to broker acknowledgement",
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+ENRICH_REPORTS = Counter("siaga_enrich_reports_total", "Reports processed by enrich", ["outcome"])
+GEOTAG = Counter("siaga_geotag_total", "Geotag results by method", ["method"])
+GEOTAG_FAILURES = Counter("siaga_geotag_failures_total", "Reports that could not be geotagged", ["reason"])
+DEADLETTER = Counter("siaga_deadletter_total", "Records sent to the dead-letter topic", ["source", "reason"])
+CONSUMER_LAG = Gauge("siaga_consumer_lag", "Messages behind the end of the topic", ["service", "topic", "partition"])
+API_SITES = Gauge("siaga_api_sites", "Sites in the API read model")
+READMODEL_LAG = Gauge("siaga_api_readmodel_lag_seconds", "Age of the newest event applied to the read model")
+MENTIONS = Counter("siaga_mentions_total", "Mentions by outcome", ["outcome"])
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def instrument(app, service: str) -> None:  # noqa: ANN001 - a FastAPI app
+    """Count and time every request by its route template (not raw path: ids would explode cardinality)."""
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next):  # noqa: ANN202
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(service, path, request.method, str(status)).inc()
+            HTTP_SECONDS.labels(service, path).observe(time.perf_counter() - start)

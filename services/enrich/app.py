@@ -1,0 +1,165 @@
+"""Enrich: the faust-streaming worker. It only wires Kafka to the pure core (services.core.*).
+
+Two stages, each keyed so that the state one decision needs sits on one partition:
+
+1. `reports.raw` (key report_id): parse, judge the version (resubmit / edit / stale), geotag in batches,
+   and forward to `reports.enriched` keyed by regency. An edit that moved to another regency first sends a
+   retraction to the old one.
+2. `reports.enriched` + `reviews` (both keyed by regency, co-partitioned): consolidate into sites and put
+   every changed site on the compacted `sites` topic (tombstones for sites that dissolved).
+
+Delivery is at least once. Duplicates are forwarded again on purpose (a crash between the table write and
+the send must not lose a report); the consolidation core makes them harmless.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from datetime import UTC, datetime
+
+import faust
+from pydantic import ValidationError
+
+from schemas import EnrichedReport, FieldReport, ReviewEvent
+from services.common.config import settings
+from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES
+from services.common.topics import DEADLETTER, REGION_PARTITIONS, REPORTS_ENRICHED, REPORTS_RAW, REVIEWS, SITES
+from services.core.consolidate import (
+    ConsolidationRules,
+    GroupState,
+    apply_report,
+    apply_review,
+    group_key,
+    site_id_to_group_key,
+)
+from services.core.geotag import get_geotagger
+from services.core.versions import VersionRecord, decide, retraction_target
+from services.enrich.deadletters import dead_letter_record
+from services.enrich.health import install_pages
+
+log = logging.getLogger("siaga.enrich")
+cfg = settings()
+RULES = ConsolidationRules()
+BATCH = 500
+BATCH_WITHIN_S = 0.05
+
+
+def _store_url() -> str:
+    """Tables on RocksDB (through rocksdict) where installed: restarts then recover from disk, not the changelog."""
+    if importlib.util.find_spec("rocksdict") is not None:
+        return f"rocksdb://{cfg.state_dir}"
+    return "memory://"
+
+
+app = faust.App(
+    "siaga-enrich",
+    broker=[f"kafka://{h}" for h in cfg.kafka.split(",")],
+    store=_store_url(),
+    datadir=str(cfg.state_dir / "faust"),
+    topic_partitions=REGION_PARTITIONS,
+    topic_replication_factor=cfg.replication,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_port=cfg.enrich_web_port,
+    web_host="127.0.0.1",
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+    broker_commit_interval=1.0,
+)
+
+raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
+enriched_topic = app.topic(REPORTS_ENRICHED.name, partitions=REPORTS_ENRICHED.partitions, internal=False)
+# One stream over both topics: faust needs them co-partitioned, which topics.py guarantees.
+consolidation_topic = app.topic(REPORTS_ENRICHED.name, REVIEWS.name, partitions=REGION_PARTITIONS, internal=False)
+sites_topic = app.topic(SITES.name, partitions=SITES.partitions, internal=False)
+deadletter_topic = app.topic(DEADLETTER.name, partitions=DEADLETTER.partitions, internal=False)
+
+versions = app.Table("report-versions", default=None, partitions=REPORTS_RAW.partitions)
+groups = app.Table("site-groups", default=None, partitions=REGION_PARTITIONS)
+
+install_pages(app)
+
+
+async def send_dead_letter(event: faust.EventT, stage: str, reason: str, detail: str) -> None:
+    record = dead_letter_record(event.message, stage, reason, detail)
+    await deadletter_topic.send(key=record.source.encode(), value=record.model_dump_json().encode())
+
+
+@app.agent(raw_topic)
+async def enrich_reports(stream: faust.StreamT) -> None:
+    """Stage 1: version judgement and batched geotagging."""
+    async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+        await process_raw_batch(batch)
+
+
+async def process_raw_batch(batch: list[faust.EventT]) -> None:
+    parsed: list[tuple[FieldReport, str]] = []
+    for event in batch:
+        try:
+            report = FieldReport.model_validate_json(event.message.value or b"")
+        except ValidationError as err:
+            await send_dead_letter(event, "enrich.parse", "invalid_schema", str(err))
+            continue
+        parsed.append((report, report.content_hash()))
+    if not parsed:
+        return
+    # Geotag the whole batch first (one vectorised query), so that version judgement below always knows
+    # where the previous version of a report went, even when both versions arrive in the same batch.
+    tags = get_geotagger().tag_reports([r for r, _ in parsed])
+    now = datetime.now(UTC)
+    for (report, digest), geo in zip(parsed, tags, strict=True):
+        prev = _version(report.report_id)
+        verdict = decide(prev, report.submitted_at, digest)
+        ENRICH_REPORTS.labels(verdict).inc()
+        if verdict == "stale":
+            continue
+        GEOTAG.labels(geo.geotag_method).inc()
+        if geo.geotag_method == "none":
+            GEOTAG_FAILURES.labels(geo.reason or "unknown").inc()
+        key = geo.partition_key
+        moved_from = retraction_target(prev, verdict, key)
+        if moved_from:
+            retract = EnrichedReport(action="retract", report=report, geo=geo, content_hash=digest, received_at=now)
+            await enriched_topic.send(key=moved_from.encode(), value=retract.model_dump_json().encode())
+        versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), key, moved_from).to_dict()
+        er = EnrichedReport(report=report, geo=geo, content_hash=digest, received_at=now)
+        await enriched_topic.send(key=key.encode(), value=er.model_dump_json().encode())
+
+
+def _version(report_id: str) -> VersionRecord | None:
+    raw = versions.get(report_id)
+    return VersionRecord.from_dict(raw) if raw else None
+
+
+@app.agent(consolidation_topic)
+async def consolidate(stream: faust.StreamT) -> None:
+    """Stage 2: sites from reports and reviews; changed sites out on the compacted `sites` topic."""
+    async for event in stream.events():
+        await process_consolidation_event(event)
+
+
+async def process_consolidation_event(event: faust.EventT) -> None:
+    topic = event.message.topic
+    try:
+        if topic == REVIEWS.name:
+            review = ReviewEvent.model_validate_json(event.message.value or b"")
+            key = site_id_to_group_key(review.site_id)
+            outcome = apply_review(_group(key), review, RULES)
+        else:
+            er = EnrichedReport.model_validate_json(event.message.value or b"")
+            key = group_key(er.geo, er.report.hazard)
+            outcome = apply_report(_group(key), er, RULES)
+    except (ValidationError, ValueError, KeyError) as err:
+        await send_dead_letter(event, "enrich.consolidate", "invalid_schema", str(err))
+        return
+    groups[key] = outcome.state.model_dump(mode="json")
+    for site in outcome.changed:
+        await sites_topic.send(key=site.site_id.encode(), value=site.model_dump_json().encode())
+    for site_id in outcome.removed:
+        await sites_topic.send(key=site_id.encode(), value=None)
+
+
+def _group(key: str) -> GroupState | None:
+    raw = groups.get(key)
+    return GroupState.model_validate(raw) if raw else None

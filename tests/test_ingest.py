@@ -1,0 +1,99 @@
+"""Ingest over HTTP against the session's real Kafka: 202 only when stored, clear 4xx otherwise, 503 when down."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.common.config import Settings
+from services.ingest.app import create_app
+from tests.conftest import bearer
+from tests.kafka_utils import read_topic
+
+pytestmark = pytest.mark.kafka
+
+
+def body(report_id: str | None = None, **changes) -> dict:
+    return {
+        "report_id": report_id or str(uuid.uuid4()),
+        "submitted_at": "2018-09-29T14:05:00+08:00",
+        "reporter": {"id": "vol-7", "name": "Budi", "phone": "+628111"},
+        "location": {"lat": -0.9405, "lon": 119.8946},
+        "hazard": "gempa",
+        "figures": {"affected": 10},
+        **changes,
+    }
+
+
+@pytest.fixture(scope="module")
+def client(kafka: str, auth_file) -> TestClient:  # noqa: ANN001
+    app = create_app(Settings(kafka=kafka, auth_file=str(auth_file), max_body_bytes=64 * 1024))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_accepted_report_is_on_the_topic_keyed_by_report_id(client: TestClient, kafka: str) -> None:
+    rid = f"t-{uuid.uuid4()}"
+    r = client.post("/v1/reports", json=body(rid), headers=bearer("volunteer"))
+    assert r.status_code == 202, r.text
+    assert r.json() == {"status": "accepted", "report_id": rid}
+    mine = [rec for rec in read_topic(kafka, "reports.raw", 1) if rec.key == rid.encode()]
+    assert len(mine) == 1
+    stored = json.loads(mine[0].value)
+    assert stored["hazard"] == "earthquake" and stored["figures"] == {"affected": 10}
+
+
+def test_invalid_report_gets_422_naming_fields(client: TestClient) -> None:
+    r = client.post("/v1/reports", json=body(hazard="meteor", location={"lat": 200, "lon": 0}),
+                    headers=bearer("volunteer"))
+    assert r.status_code == 422
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert {"hazard", "location.lat"} <= fields
+
+
+def test_auth_is_required_and_roles_checked(client: TestClient) -> None:
+    assert client.post("/v1/reports", json=body()).status_code == 401
+    assert client.post("/v1/reports", json=body(), headers={"Authorization": "Bearer nope"}).status_code == 401
+    r = client.post("/v1/reports", json=body(), headers=bearer("comms"))
+    assert r.status_code == 403 and "comms" in r.json()["detail"]
+
+
+def test_oversize_body_gets_413(client: TestClient) -> None:
+    big = body(notes="x" * 3000)
+    r = client.post("/v1/reports/batch", json=[big] * 30, headers=bearer("volunteer"))
+    assert r.status_code == 413
+
+
+def test_batch_has_per_item_results(client: TestClient, kafka: str) -> None:
+    good = [body(f"b-{uuid.uuid4()}") for _ in range(3)]
+    bad = body("bad-1", figures={"dead": -3})
+    r = client.post("/v1/reports/batch", json={"reports": [good[0], bad, good[1], good[2]]},
+                    headers=bearer("volunteer"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["accepted"], out["invalid"], out["retry"]) == (3, 1, 0)
+    assert out["results"][1]["status"] == "invalid" and out["results"][1]["errors"][0]["field"] == "figures.dead"
+    keys = {rec.key for rec in read_topic(kafka, "reports.raw", 3)}
+    assert {g["report_id"].encode() for g in good} <= keys
+    assert b"bad-1" not in keys
+
+
+def test_kafka_down_means_503_never_202(auth_file) -> None:  # noqa: ANN001
+    from local_kafka import free_port
+
+    cfg = Settings(kafka=f"127.0.0.1:{free_port()}", auth_file=str(auth_file), produce_timeout_s=1.5)
+    with TestClient(create_app(cfg)) as c:
+        r = c.post("/v1/reports", json=body(), headers=bearer("volunteer"))
+        assert r.status_code == 503
+        assert r.headers["Retry-After"]
+        rb = c.post("/v1/reports/batch", json=[body()], headers=bearer("volunteer"))
+        assert rb.status_code == 503 and rb.json()["results"][0]["status"] == "retry"
+
+
+def test_health_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    text = client.get("/metrics").text
+    assert 'siaga_ingest_reports_total{outcome="accepted",reason=""}' in text
