@@ -13,13 +13,15 @@ def main() -> None:
     setup_logging("enrich")
     cfg = settings()
     ensure_topics(cfg.kafka, cfg.replication, cfg.min_insync)
+    (cfg.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     from services.enrich.app import app  # imported after topics exist: faust declares its own tables only
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter("enrich"))
     import faust
 
-    faust.Worker(app, loglevel="info", loghandlers=[handler]).execute_from_commandline()
+    app.conf.loghandlers = [handler]
+    faust.Worker(app, loglevel="info", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

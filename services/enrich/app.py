@@ -36,6 +36,7 @@ from services.core.consolidate import (
 from services.core.geotag import get_geotagger
 from services.core.versions import VersionRecord, decide, retraction_target
 from services.enrich.deadletters import dead_letter_record
+from services.enrich.event_context import current_event
 from services.enrich.health import install_pages
 
 log = logging.getLogger("siaga.enrich")
@@ -48,7 +49,7 @@ BATCH_WITHIN_S = 0.05
 def _store_url() -> str:
     """Tables on RocksDB (through rocksdict) where installed: restarts then recover from disk, not the changelog."""
     if importlib.util.find_spec("rocksdict") is not None:
-        return f"rocksdb://{cfg.state_dir}"
+        return "rocksdb://"  # files under `datadir`, one RocksDB per table and partition
     return "memory://"
 
 
@@ -62,7 +63,7 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="raw",
     web_port=cfg.enrich_web_port,
-    web_host="127.0.0.1",
+    web_host=cfg.enrich_web_host,
     producer_acks=-1,
     consumer_auto_offset_reset="earliest",
     broker_commit_interval=1.0,
@@ -94,35 +95,38 @@ async def enrich_reports(stream: faust.StreamT) -> None:
 
 
 async def process_raw_batch(batch: list[faust.EventT]) -> None:
-    parsed: list[tuple[FieldReport, str]] = []
+    parsed: list[tuple[faust.EventT, FieldReport, str]] = []
     for event in batch:
         try:
             report = FieldReport.model_validate_json(event.message.value or b"")
         except ValidationError as err:
             await send_dead_letter(event, "enrich.parse", "invalid_schema", str(err))
             continue
-        parsed.append((report, report.content_hash()))
+        parsed.append((event, report, report.content_hash()))
     if not parsed:
         return
     # Geotag the whole batch first (one vectorised query), so that version judgement below always knows
     # where the previous version of a report went, even when both versions arrive in the same batch.
-    tags = get_geotagger().tag_reports([r for r, _ in parsed])
+    tags = get_geotagger().tag_reports([r for _, r, _ in parsed])
     now = datetime.now(UTC)
-    for (report, digest), geo in zip(parsed, tags, strict=True):
+    for (event, report, digest), geo in zip(parsed, tags, strict=True):
         prev = _version(report.report_id)
         verdict = decide(prev, report.submitted_at, digest)
         ENRICH_REPORTS.labels(verdict).inc()
         if verdict == "stale":
             continue
-        GEOTAG.labels(geo.geotag_method).inc()
-        if geo.geotag_method == "none":
+        if geo.geotag_method == "none":  # failures are counted apart from successes (docs/metrics.md)
             GEOTAG_FAILURES.labels(geo.reason or "unknown").inc()
+        else:
+            GEOTAG.labels(geo.geotag_method).inc()
         key = geo.partition_key
         moved_from = retraction_target(prev, verdict, key)
         if moved_from:
             retract = EnrichedReport(action="retract", report=report, geo=geo, content_hash=digest, received_at=now)
             await enriched_topic.send(key=moved_from.encode(), value=retract.model_dump_json().encode())
-        versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), key, moved_from).to_dict()
+        with current_event(event):
+            versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), key,
+                                                       moved_from).to_dict()
         er = EnrichedReport(report=report, geo=geo, content_hash=digest, received_at=now)
         await enriched_topic.send(key=key.encode(), value=er.model_dump_json().encode())
 

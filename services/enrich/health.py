@@ -15,4 +15,5 @@ def install_pages(app: faust.App) -> None:
 
     @app.page("/metrics")
     async def metrics(web, request):  # noqa: ANN001, ANN202
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type=, so the full Prometheus type goes in as a header.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,92 @@
+"""End to end through real processes and the real broker: HTTP → ingest → Kafka → enrich → Kafka → API."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from services.devstack import Stack
+from tests.conftest import bearer
+
+pytestmark = pytest.mark.kafka
+
+
+def free_ports(n: int) -> list[int]:
+    from local_kafka import free_port
+
+    return [free_port() for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def stack(kafka: str, auth_file, tmp_path_factory) -> Stack:  # noqa: ANN001
+    ingest, api, enrich = free_ports(3)
+    s = Stack(kafka=kafka, workdir=tmp_path_factory.mktemp("stack"), auth_file=auth_file,
+              ingest_port=ingest, api_port=api, enrich_port=enrich)
+    try:
+        s.start(timeout_s=120)
+        yield s
+    finally:
+        s.stop()
+
+
+def report(rid: str, lat: float, lon: float, hazard: str = "earthquake", **figures: int) -> dict:
+    return {"report_id": rid, "submitted_at": "2018-09-29T14:05:00+08:00", "reporter": {"id": f"v-{rid}"},
+            "location": {"lat": lat, "lon": lon}, "hazard": hazard, "figures": figures}
+
+
+def wait_for(predicate, timeout_s: float = 60.0, every: float = 0.5):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"condition not met in {timeout_s}s; last value: {last!r}")
+
+
+def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack) -> None:
+    ingest, api = stack.services["ingest"].url, stack.services["api"].url
+    run = uuid.uuid4().hex[:8]
+    # Two villages of Kota Palu (72.71) and one in Timor-Leste's Dili, by real coordinates.
+    a = report(f"{run}-a", -0.9347, 119.9203, affected=100, dead=2)  # Petobo
+    b = report(f"{run}-b", -0.8908, 119.8742, affected=40)  # Besusu Tengah
+    tl = report(f"{run}-tl", -8.5569, 125.5603, hazard="flood", affected=7)
+    h = bearer("volunteer")
+    for body in (a, b, tl):
+        assert httpx.post(f"{ingest}/v1/reports", json=body, headers=h).status_code == 202
+    # The phone's outbox resends `a` (same content): must not be counted twice.
+    assert httpx.post(f"{ingest}/v1/reports", json=a, headers=h).status_code == 202
+    bad = httpx.post(f"{ingest}/v1/reports", json={**b, "figures": {"dead": -1}}, headers=h)
+    assert bad.status_code == 422
+
+    def palu() -> dict | None:
+        r = httpx.get(f"{api}/v1/situation", params={"level": 2, "hazard": "earthquake", "area": "72.71"},
+                      headers=bearer("manager"))
+        assert r.status_code == 200, r.text
+        areas = r.json()["areas"]
+        return areas[0] if areas and areas[0]["reports"] >= 2 else None
+
+    area = wait_for(palu, timeout_s=90)
+    assert area["code"] == "72.71" and area["name"] == "Kota Palu"
+    assert area["reports"] == 2
+    assert area["figures"]["affected"] == 140 and area["figures"]["dead"] == 2
+
+    def dili() -> list:
+        r = httpx.get(f"{api}/v1/situation", params={"level": 1, "hazard": "flood"}, headers=bearer("manager"))
+        return [x for x in r.json()["areas"] if x["code"].startswith("TL")]
+
+    tl_areas = wait_for(dili)
+    assert tl_areas[0]["figures"]["affected"] == 7
+
+    # An edit (same id, later submitted_at) replaces the figures instead of adding to them.
+    edit = {**a, "submitted_at": "2018-09-29T15:00:00+08:00", "figures": {"affected": 120, "dead": 3}}
+    assert httpx.post(f"{ingest}/v1/reports", json=edit, headers=h).status_code == 202
+    area = wait_for(lambda: (x := palu()) and x["figures"]["affected"] == 160 and x)
+    assert area["reports"] == 2 and area["figures"]["dead"] == 3
+
+    assert httpx.get(f"{api}/readyz").status_code == 200
+    assert "siaga_enrich_reports_total" in httpx.get(stack.services["enrich"].url + "/metrics").text
