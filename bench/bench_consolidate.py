@@ -1,0 +1,156 @@
+"""Throughput of the consolidation core and of the per-request aggregation.
+
+Usage: PYTHONPATH=. python bench/bench_consolidate.py [--reports 100000] [--seed 1]
+Writes bench/results/consolidate.json and prints a table. Geotagging is not timed: reports carry the
+GeoTag the scenario assumes, so this measures the core alone (what the faust worker adds per message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import random
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from schemas.enriched import EnrichedReport
+from schemas.report import FieldReport
+from services.core.aggregate import aggregate, site_row, situation
+from services.core.consolidate import Consolidator, GroupState, apply_report, group_key
+from services.core.scenario import generate
+from tests._consolidate_factory import report
+
+OUT = Path(__file__).resolve().parent / "results" / "consolidate.json"
+REPORTS_PER_SITE = 3.9  # lines per site the national scenario yields (reports, edits, resubmits)
+
+
+def _enriched(seed: int, n_reports: int) -> tuple[list[EnrichedReport], int, dict]:
+    sc = generate(seed=seed, sites=max(1, int(n_reports / REPORTS_PER_SITE)), preset="national")
+    ers = []
+    for line in sc.lines:
+        try:
+            r = FieldReport.model_validate(orjson.loads(line))
+        except ValueError:
+            continue
+        ers.append(EnrichedReport(report=r, geo=sc.geotags[r.report_id], content_hash=r.content_hash()))
+    return ers, len(sc.lines), sc.truth
+
+
+def _timed(fn) -> tuple[float, object]:
+    """CPU seconds of this process: the machine is shared, and wall time would measure the neighbours."""
+    t = time.process_time()
+    out = fn()
+    return time.process_time() - t, out
+
+
+def _run_core(ers: list[EnrichedReport]) -> Consolidator:
+    c = Consolidator()
+    for e in ers:
+        c.add(e)
+    return c
+
+
+def _hot_group(n: int) -> dict:
+    """Worst case: n reports in one village, one hazard, one window (every message reclusters all of them)."""
+    rng = random.Random(0)
+    ers = [report(f"h{i:05d}", hours=rng.uniform(0, 48), north_m=rng.uniform(0, 3000),
+                  figures={"affected": rng.randint(0, 500)}) for i in range(n)]
+    c = Consolidator()
+    dt, _ = _timed(lambda: [c.add(e) for e in ers])
+    return {"reports": n, "cpu_seconds": round(dt, 3), "reports_per_s": round(n / dt),
+            "sites": len(c.sites())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reports", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    gen_s, (ers, lines, truth) = _timed(lambda: _enriched(args.seed, args.reports))
+    # The parsed input (hundreds of MB of models) would not be in a worker's heap: keep the collector from
+    # re-scanning it, so the numbers are the core's own.
+    gc.collect()
+    gc.freeze()
+    t_wall = time.perf_counter()
+    core_s, c = _timed(lambda: _run_core(ers))
+    core_wall = time.perf_counter() - t_wall
+    # Upper bound: the same without the cyclic collector (a long-running process can gc.freeze() what it
+    # loaded and raise gc thresholds).
+    gc.disable()
+    nogc_s, _ = _timed(lambda: _run_core(ers))
+    gc.enable()
+    gc.collect()
+    sites = c.sites()
+
+    # The faust path: state loaded from and stored to a table as JSON around every message.
+    sample = ers
+    table: dict[str, dict] = {}
+
+    def faust_like() -> None:
+        for e in sample:
+            gk = group_key(e.geo, e.report.hazard)
+            raw = table.get(gk)
+            out = apply_report(GroupState.model_validate(raw) if raw else None, e)
+            table[gk] = out.state.model_dump(mode="json")
+
+    faust_s, _ = _timed(faust_like)
+
+    rows_s, rows = _timed(lambda: [site_row(s) for s in sites])
+    agg = {}
+    for level in (1, 2, 3, 4):
+        dt, areas = _timed(lambda lv=level: aggregate(rows, lv))
+        agg[level] = {"seconds": round(dt, 4), "areas": len(areas)}
+    until = min(s.first_seen for s in sites) + timedelta(days=2)
+    filt_s, _ = _timed(lambda: situation(rows, 2, hazard="flood", until=until, status="all"))
+    from_sites_s, _ = _timed(lambda: situation(sites, 2))
+    hot = _hot_group(1000)
+
+    res = {
+        "timing": "CPU seconds of the process (time.process_time), gc.freeze() after input parsing",
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "scenario": {"preset": "national", "seed": args.seed, "lines": lines, "valid_messages": len(ers),
+                     "sites_expected": truth["sites_expected"], "sites_built": len(sites),
+                     "generate_and_parse_s": round(gen_s, 2)},
+        "core": {"messages": len(ers), "cpu_seconds": round(core_s, 3), "wall_seconds": round(core_wall, 3),
+                 "reports_per_s": round(len(ers) / core_s), "statuses": dict(c.counts)},
+        "core_without_cyclic_gc": {"cpu_seconds": round(nogc_s, 3),
+                                   "reports_per_s": round(len(ers) / nogc_s)},
+        "core_with_json_state_roundtrip": {"messages": len(sample), "cpu_seconds": round(faust_s, 3),
+                                           "reports_per_s": round(len(sample) / faust_s)},
+        "hot_group_1000_reports": hot,
+        "aggregate": {"sites": len(sites), "site_rows_s": round(rows_s, 4),
+                      "by_level_from_rows": agg, "situation_filtered_from_rows_s": round(filt_s, 4),
+                      "situation_from_site_models_s": round(from_sites_s, 4)},
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(res, indent=2) + "\n")
+
+    print(f"{'measure':<46}{'value':>16}")
+    print("-" * 62)
+    table_rows = [
+        ("messages through Consolidator.add", f"{len(ers):,}"),
+        ("core reports/s (one core)", f"{res['core']['reports_per_s']:,}"),
+        ("core reports/s, cyclic GC off (upper bound)",
+         f"{res['core_without_cyclic_gc']['reports_per_s']:,}"),
+        ("core + GroupState JSON round trip, reports/s",
+         f"{res['core_with_json_state_roundtrip']['reports_per_s']:,}"),
+        ("hot group (1000 reports, 1 village), reports/s", f"{hot['reports_per_s']:,}"),
+        ("sites built / expected", f"{len(sites):,} / {truth['sites_expected']:,}"),
+        ("Site -> SiteRow for all sites (s)", f"{rows_s:.3f}"),
+        *[(f"aggregate level {lv} from rows (s)", f"{agg[lv]['seconds']:.4f}") for lv in agg],
+        ("situation, filtered, from rows (s)", f"{filt_s:.4f}"),
+        ("situation from Site models (s)", f"{from_sites_s:.4f}"),
+    ]
+    for k, v in table_rows:
+        print(f"{k:<46}{v:>16}")
+    print(f"\nwritten {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""Dedup and consolidation of enriched reports into sites: the state machine the faust worker, the API and
+the offline CLI all share. Plain Python over pydantic models; no Kafka, no HTTP.
+
+Order independence comes from keeping, per group (hazard + most specific admin code), only the *latest
+version* of every report (a last-writer-wins register per report_id, retractions included) and recomputing
+the group's clustering from that set whenever it changes. The same set gives the same sites whatever order
+the messages came in, and applying a message twice changes nothing.
+
+Ids carry their own routing: a group key is `hazard~partition~code` and a site id is `group_key~hash`, so a
+review (which only names a site) finds its group and its regency partition without a lookup table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from schemas.common import Hazard, normalise_hazard
+from schemas.enriched import EnrichedReport
+from schemas.geo import GeoTag
+from schemas.review import ReviewEvent
+from schemas.site import Site, SiteReport
+from services.core.clustering import (
+    DEFAULT_RULES,
+    ConsolidationRules,
+    Entry,
+    Member,
+    build_site,
+    cluster,
+    entry_of,
+    fingerprint,
+    short_hash,
+)
+
+__all__ = [
+    "ConsolidationRules",
+    "Consolidator",
+    "GroupState",
+    "Outcome",
+    "apply_report",
+    "apply_review",
+    "group_key",
+    "rebuild_sites",
+    "site_id_to_group_key",
+    "site_partition_key",
+]
+
+SEP = "~"  # unreserved in URLs and absent from admin codes and hazard names
+UNLOCATED = "unlocated"
+
+Status = Literal["new", "edit", "duplicate", "stale", "retracted"]
+
+
+def group_key(geo: GeoTag, hazard: Hazard | str) -> str:
+    """`hazard~regency~code`: the most specific admin code known (village, else district, regency, province).
+
+    The regency part equals `geo.partition_key`, so a group never spans two partitions of `reports.enriched`.
+    """
+    code = geo.most_specific or UNLOCATED
+    h = hazard.value if isinstance(hazard, Hazard) else Hazard(normalise_hazard(hazard)).value
+    return f"{h}{SEP}{geo.partition_key}{SEP}{code}"
+
+
+def site_id_to_group_key(site_id: str) -> str:
+    gk, sep, _ = site_id.rpartition(SEP)
+    if not sep or gk.count(SEP) != 2:
+        raise ValueError(f"not a site id: {site_id!r}")
+    return gk
+
+
+def site_partition_key(site_id: str) -> str:
+    """The regency code a site's reports and reviews are keyed by."""
+    return site_id_to_group_key(site_id).split(SEP)[1]
+
+
+def site_id_for(gk: str, first_report_id: str) -> str:
+    return f"{gk}{SEP}{short_hash(gk, first_report_id)}"
+
+
+class Tombstone(BaseModel):
+    """A retracted report: remembered so an older version arriving late does not bring it back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    submitted_at: datetime
+    content_hash: str
+
+
+class GroupState(BaseModel):
+    """Everything one group needs, JSON-serialisable for a faust table (`model_dump(mode="json")`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_key: str
+    hazard: Hazard
+    members: dict[str, Member] = Field(default_factory=dict, description="report_id -> latest version")
+    retracted: dict[str, Tombstone] = Field(default_factory=dict,
+                                            description="report_id -> the version that retracted it")
+    reviews: dict[str, ReviewEvent] = Field(default_factory=dict, description="review_id -> review")
+    emitted: dict[str, str] = Field(default_factory=dict, description="site_id -> fingerprint last emitted")
+    # report_id -> clustering entry of the member held; a cache, rebuilt lazily after a reload from JSON.
+    _entries: dict[str, Entry] = PrivateAttr(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one message did: the shell upserts `changed` and tombstones `removed` on the `sites` topic."""
+
+    state: GroupState
+    status: Status
+    changed: list[Site] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def _version(submitted_at: datetime, content_hash: str, retract: bool) -> tuple[float, str, bool]:
+    # A retraction of the very same version wins over its upsert, so (upsert, retract) in either order agree.
+    return (submitted_at.timestamp(), content_hash, retract)
+
+
+def _held(state: GroupState, report_id: str) -> tuple[float, str, bool] | None:
+    m = state.members.get(report_id)
+    if m is not None:
+        return _version(m.report.submitted_at, m.report.content_hash, False)
+    t = state.retracted.get(report_id)
+    if t is not None:
+        return _version(t.submitted_at, t.content_hash, True)
+    return None
+
+
+def _member(er: EnrichedReport, state: GroupState) -> Member:
+    r = er.report
+    geo = er.geo
+    # Members of one group nearly always share one GeoTag: share the object too (memory, GC scans).
+    other = next(iter(state.members.values()), None)
+    if other is not None and other.geo == geo:
+        geo = other.geo
+    loc = r.location
+    reporter = r.reporter if r.reporter.name is None and r.reporter.phone is None else r.reporter.public()
+    return Member(
+        report=SiteReport(
+            report_id=r.report_id,
+            content_hash=er.content_hash,
+            submitted_at=r.submitted_at,
+            observed_at=r.observed_at,
+            reporter=reporter,  # sites are widely shared: never a reporter's name or phone number
+            lat=loc.lat if loc else None,
+            lon=loc.lon if loc else None,
+            figures=r.figures,
+            needs=list(r.needs),
+            notes=r.notes,
+            geotag_method=er.geo.geotag_method,
+        ),
+        geo=geo,
+    )
+
+
+def _reviews_by_site(state: GroupState) -> dict[str, list[ReviewEvent]]:
+    by_site: dict[str, list[ReviewEvent]] = {}
+    if not state.reviews:
+        return by_site
+    for rev in state.reviews.values():
+        by_site.setdefault(rev.site_id, []).append(rev)
+    for revs in by_site.values():
+        revs.sort(key=lambda r: (r.decided_at.timestamp(), r.review_id))
+    return by_site
+
+
+def _entries(state: GroupState) -> list[Entry]:
+    cache = state._entries
+    out = []
+    for rid, m in state.members.items():
+        e = cache.get(rid)
+        if e is None or e.member is not m:
+            e = cache[rid] = entry_of(m)
+        out.append(e)
+    if len(cache) > len(out):
+        for rid in [r for r in cache if r not in state.members]:
+            del cache[rid]
+    return out
+
+
+def _clusters(state: GroupState, rules: ConsolidationRules) -> list[tuple[str, list[Entry]]]:
+    entries = _entries(state)
+    return [(site_id_for(state.group_key, c[0].report_id), c) for c in cluster(entries, rules)]
+
+
+def _recompute(state: GroupState, status: Status, rules: ConsolidationRules) -> Outcome:
+    """Recluster the group; build only the sites whose inputs changed; tombstone the ids that vanished."""
+    reviews = _reviews_by_site(state)
+    changed: list[Site] = []
+    emitted: dict[str, str] = {}
+    for sid, entries in _clusters(state, rules):
+        revs = reviews.get(sid, [])
+        fp = fingerprint(entries, revs)
+        emitted[sid] = fp
+        if state.emitted.get(sid) != fp:
+            changed.append(build_site(sid, state.hazard, entries, revs, rules))
+    removed = sorted(sid for sid in state.emitted if sid not in emitted)
+    state.emitted = emitted
+    return Outcome(state=state, status=status, changed=changed, removed=removed)
+
+
+def apply_report(state: GroupState | None, er: EnrichedReport,
+                 rules: ConsolidationRules | None = None) -> Outcome:
+    """Apply one enriched report (upsert or retract) to its group. Mutates and returns the state.
+
+    Per report_id the newest version by (submitted_at, content_hash) wins; an equal version is a duplicate
+    (a resubmit), an older one is stale. Both leave the state untouched and emit nothing. A retraction is a
+    version too: it removes the report, and versions older than it stay out.
+    """
+    gk = group_key(er.geo, er.report.hazard)
+    if state is None:
+        state = GroupState(group_key=gk, hazard=er.report.hazard)
+    elif state.group_key != gk:
+        raise ValueError(f"report {er.report.report_id} belongs to group {gk}, not {state.group_key}")
+    member = None if er.action == "retract" else _member(er, state)
+    return _apply_version(state, er.report.report_id, er.report.submitted_at, er.content_hash, member,
+                          rules or DEFAULT_RULES)
+
+
+def _apply_version(state: GroupState, rid: str, submitted_at: datetime, content_hash: str,
+                   member: Member | None, rules: ConsolidationRules) -> Outcome:
+    incoming = _version(submitted_at, content_hash, member is None)
+    held = _held(state, rid)
+    if held is not None and incoming <= held:
+        return Outcome(state=state, status="duplicate" if incoming == held else "stale")
+    if member is None:
+        state.members.pop(rid, None)
+        state.retracted[rid] = Tombstone(submitted_at=submitted_at, content_hash=content_hash)
+        status: Status = "retracted"
+    else:
+        state.retracted.pop(rid, None)
+        state.members[rid] = member
+        status = "new" if held is None else "edit"
+    return _recompute(state, status, rules)
+
+
+def apply_review(state: GroupState | None, review: ReviewEvent,
+                 rules: ConsolidationRules | None = None) -> Outcome:
+    """Record a coordinator's decision on a site. Idempotent by review_id; every decision is kept.
+
+    A review without `figures_version` is stamped with the site's current one when applied, so a later
+    change of figures can still flag the verification as stale. (The API should always send the version
+    the reviewer saw: stamping at apply time depends on when the review is processed.) A review for a site id
+    that does not exist (yet, or any more) is kept and takes effect if that id appears.
+    """
+    rules = rules or DEFAULT_RULES
+    gk = site_id_to_group_key(review.site_id)
+    if state is None:
+        state = GroupState(group_key=gk, hazard=Hazard(gk.split(SEP)[0]))
+    elif state.group_key != gk:
+        raise ValueError(f"review {review.review_id} is for group {gk}, not {state.group_key}")
+    if review.review_id in state.reviews:
+        return Outcome(state=state, status="duplicate")
+    if review.figures_version is None:
+        for sid, entries in _clusters(state, rules):
+            if sid == review.site_id:
+                current = build_site(sid, state.hazard, entries, [], rules).figures_version
+                review = review.model_copy(update={"figures_version": current})
+                break
+    state.reviews[review.review_id] = review
+    return _recompute(state, "new", rules)
+
+
+def rebuild_sites(state: GroupState, rules: ConsolidationRules | None = None) -> list[Site]:
+    """Every site of a group built from scratch (no emitted-state shortcut): for restores and checks."""
+    rules = rules or DEFAULT_RULES
+    reviews = _reviews_by_site(state)
+    return [build_site(sid, state.hazard, entries, reviews.get(sid, []), rules)
+            for sid, entries in _clusters(state, rules)]
+
+
+class Consolidator:
+    """In-memory consolidation over many groups: the offline CLI, tests and benchmarks.
+
+    Besides the groups it keeps a report_id index (latest version and its group), so that an edit which moves
+    a report to another group (other village or hazard) retracts it from the old one, whatever the order in
+    which the versions arrive. The faust worker needs the same index as a table keyed by report_id when
+    enrich does not emit retractions for such moves.
+    """
+
+    def __init__(self, rules: ConsolidationRules | None = None) -> None:
+        self.rules = rules or DEFAULT_RULES
+        self.groups: dict[str, GroupState] = {}
+        self.index: dict[str, tuple[tuple[float, str, bool], str]] = {}
+        self._sites: dict[str, Site] = {}
+        self.counts: Counter[str] = Counter()
+
+    def _apply(self, gk: str, out: Outcome) -> Outcome:
+        self.groups[gk] = out.state
+        for s in out.changed:
+            self._sites[s.site_id] = s
+        for sid in out.removed:
+            self._sites.pop(sid, None)
+        return out
+
+    def add(self, er: EnrichedReport) -> Outcome:
+        rid = er.report.report_id
+        gk = group_key(er.geo, er.report.hazard)
+        incoming = _version(er.report.submitted_at, er.content_hash, er.action == "retract")
+        prev = self.index.get(rid)
+        if prev is not None and incoming <= prev[0]:
+            # Judged against the newest version anywhere, not only in this group: a resubmit geotagged
+            # differently must not put the report into a second group.
+            status: Status = "duplicate" if incoming == prev[0] else "stale"
+            self.counts[status] += 1
+            state = self.groups.get(gk) or GroupState(group_key=gk, hazard=er.report.hazard)
+            return Outcome(state=state, status=status)
+        if prev is not None and prev[1] != gk and prev[1] in self.groups:
+            # The report moved (other village or hazard): forget it where it was, as of the new version.
+            self._apply(prev[1], _apply_version(self.groups[prev[1]], rid, er.report.submitted_at,
+                                                er.content_hash, None, self.rules))
+        out = self._apply(gk, apply_report(self.groups.get(gk), er, self.rules))
+        self.index[rid] = (incoming, gk)
+        self.counts[out.status] += 1
+        return out
+
+    def add_review(self, review: ReviewEvent) -> Outcome:
+        gk = site_id_to_group_key(review.site_id)
+        out = self._apply(gk, apply_review(self.groups.get(gk), review, self.rules))
+        self.counts["review_" + out.status] += 1
+        return out
+
+    def sites(self) -> list[Site]:
+        """Current sites, as the compacted `sites` topic would hold them, sorted by site id."""
+        return [self._sites[k] for k in sorted(self._sites)]
