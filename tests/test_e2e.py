@@ -12,6 +12,8 @@ from services.devstack import Stack
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.kafka
+# The first area-filtered query loads the gazetteer in the API process: allow for a loaded CI machine.
+http = httpx.Client(timeout=30.0)
 
 
 def free_ports(n: int) -> list[int]:
@@ -57,14 +59,14 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
     tl = report(f"{run}-tl", -8.5569, 125.5603, hazard="flood", affected=7)
     h = bearer("volunteer")
     for body in (a, b, tl):
-        assert httpx.post(f"{ingest}/v1/reports", json=body, headers=h).status_code == 202
+        assert http.post(f"{ingest}/v1/reports", json=body, headers=h).status_code == 202
     # The phone's outbox resends `a` (same content): must not be counted twice.
-    assert httpx.post(f"{ingest}/v1/reports", json=a, headers=h).status_code == 202
-    bad = httpx.post(f"{ingest}/v1/reports", json={**b, "figures": {"dead": -1}}, headers=h)
+    assert http.post(f"{ingest}/v1/reports", json=a, headers=h).status_code == 202
+    bad = http.post(f"{ingest}/v1/reports", json={**b, "figures": {"dead": -1}}, headers=h)
     assert bad.status_code == 422
 
     def palu() -> dict | None:
-        r = httpx.get(f"{api}/v1/situation", params={"level": 2, "hazard": "earthquake", "area": "72.71"},
+        r = http.get(f"{api}/v1/situation", params={"level": 2, "hazard": "earthquake", "area": "72.71"},
                       headers=bearer("manager"))
         assert r.status_code == 200, r.text
         areas = r.json()["areas"]
@@ -76,7 +78,7 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
     assert area["figures"]["affected"] == 140 and area["figures"]["dead"] == 2
 
     def dili() -> list:
-        r = httpx.get(f"{api}/v1/situation", params={"level": 1, "hazard": "flood"}, headers=bearer("manager"))
+        r = http.get(f"{api}/v1/situation", params={"level": 1, "hazard": "flood"}, headers=bearer("manager"))
         return [x for x in r.json()["areas"] if x["code"].startswith("TL")]
 
     tl_areas = wait_for(dili)
@@ -84,9 +86,9 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
 
     # An edit (same id, later submitted_at) replaces the figures instead of adding to them.
     edit = {**a, "submitted_at": "2018-09-29T15:00:00+08:00", "figures": {"affected": 120, "dead": 3}}
-    assert httpx.post(f"{ingest}/v1/reports", json=edit, headers=h).status_code == 202
+    assert http.post(f"{ingest}/v1/reports", json=edit, headers=h).status_code == 202
     area = wait_for(lambda: (x := palu()) and x["figures"]["affected"] == 160 and x)
     assert area["reports"] == 2 and area["figures"]["dead"] == 3
 
-    assert httpx.get(f"{api}/readyz").status_code == 200
-    assert "siaga_enrich_reports_total" in httpx.get(stack.services["enrich"].url + "/metrics").text
+    assert http.get(f"{api}/readyz").status_code == 200
+    assert "siaga_enrich_reports_total" in http.get(stack.services["enrich"].url + "/metrics").text

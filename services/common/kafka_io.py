@@ -8,6 +8,7 @@ batches them into few broker round trips.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -126,12 +127,45 @@ class AsyncProducer:
             self._producer = None
 
 
-def _resolver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future, is_error: bool | None):  # noqa: ANN202
-    def resolve(value: object) -> None:
-        def _set() -> None:
-            if not fut.done():
-                fut.set_result(value if is_error else None)
+class _Resolutions:
+    """Hands broker acknowledgements from kafka-python's sender thread to the event loop in bulk.
 
-        loop.call_soon_threadsafe(_set)
+    One `call_soon_threadsafe` per acknowledgement wakes the loop thousands of times a second and makes the
+    two threads fight for the GIL; instead the sender thread queues results and wakes the loop once per burst.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: collections.deque[tuple[asyncio.Future, object]] = collections.deque()
+        self.scheduled = False
+        self.lock = threading.Lock()
+
+    def push(self, fut: asyncio.Future, value: object) -> None:
+        self.pending.append((fut, value))
+        with self.lock:
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        with self.lock:
+            self.scheduled = False
+        while self.pending:
+            fut, value = self.pending.popleft()
+            if not fut.done():
+                fut.set_result(value)
+
+
+_resolutions: dict[int, _Resolutions] = {}
+
+
+def _resolver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future, is_error: bool | None):  # noqa: ANN202
+    res = _resolutions.get(id(loop))
+    if res is None or res.loop is not loop:
+        res = _resolutions[id(loop)] = _Resolutions(loop)
+
+    def resolve(value: object) -> None:
+        res.push(fut, value if is_error else None)
 
     return resolve

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.requests import Request
 from starlette.responses import Response
 
 HTTP_REQUESTS = Counter("siaga_http_requests_total", "HTTP requests", ["service", "route", "method", "status"])
@@ -29,18 +28,36 @@ def metrics_response() -> Response:
 
 
 def instrument(app, service: str) -> None:  # noqa: ANN001 - a FastAPI app
-    """Count and time every request by its route template (not raw path: ids would explode cardinality)."""
+    """Count and time every request by its route template (not raw path: ids would explode cardinality).
 
-    @app.middleware("http")
-    async def _metrics(request: Request, call_next):  # noqa: ANN202
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` costs a task and a stream per request,
+    which showed up as a third of the ingest service's time under load.
+    """
+    app.add_middleware(_MetricsMiddleware, service=service)
+
+
+class _MetricsMiddleware:
+    def __init__(self, app, service: str) -> None:  # noqa: ANN001
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
         status = 500
+
+        async def send_wrapper(message) -> None:  # noqa: ANN001
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_wrapper)
         finally:
-            route = request.scope.get("route")
+            route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(service, path, request.method, str(status)).inc()
-            HTTP_SECONDS.labels(service, path).observe(time.perf_counter() - start)
+            HTTP_REQUESTS.labels(self.service, path, scope["method"], str(status)).inc()
+            HTTP_SECONDS.labels(self.service, path).observe(time.perf_counter() - start)
