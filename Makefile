@@ -44,7 +44,7 @@ data:
 
 test: install kafka-fetch
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not reliability" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not kafka and not reliability" $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ from schemas.common import Figures, GeoPoint, Hazard, Need
 from schemas.deadletter import DeadLetter
 from schemas.enriched import EnrichedReport
 from schemas.geo import GeoTag
-from schemas.mention import SocialMention
+from schemas.mention import MentionEnriched, SocialMention
 from schemas.report import FieldReport, Reporter
 from schemas.review import ReviewDecision, ReviewEvent
 from schemas.site import Site
@@ -21,6 +21,7 @@ __all__ = [
     "GeoPoint",
     "GeoTag",
     "Hazard",
+    "MentionEnriched",
     "Need",
     "Reporter",
     "ReviewDecision",

@@ -27,9 +27,11 @@ def _load_local_kafka():
     return module
 
 
+local_kafka = _load_local_kafka()  # importable as `local_kafka` by the tests from here on
+
+
 @pytest.fixture(scope="session")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    local_kafka = _load_local_kafka()
     root = tmp_path_factory.mktemp("kafka")
     cluster = local_kafka.Cluster(root, port=0, nodes=1).start(timeout_s=90)
     try:

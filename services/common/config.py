@@ -25,6 +25,7 @@ class Settings:
     produce_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_PRODUCE_TIMEOUT_S", "10")))
     batch_max: int = field(default_factory=lambda: int(_env("SIAGA_BATCH_MAX", "500")))
     enrich_web_host: str = field(default_factory=lambda: _env("SIAGA_ENRICH_WEB_HOST", "127.0.0.1"))
+    enrich_session_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_ENRICH_SESSION_TIMEOUT_S", "10")))
     enrich_web_port: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_WEB_PORT", "6066")))
 
 

@@ -67,6 +67,9 @@ app = faust.App(
     producer_acks=-1,
     consumer_auto_offset_reset="earliest",
     broker_commit_interval=1.0,
+    # A killed worker's partitions move to the survivors after this long: short, because reports wait meanwhile.
+    broker_session_timeout=cfg.enrich_session_timeout_s,
+    broker_heartbeat_interval=max(1.0, cfg.enrich_session_timeout_s / 4),
 )
 
 raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
