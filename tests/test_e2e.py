@@ -92,3 +92,24 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
 
     assert http.get(f"{api}/readyz").status_code == 200
     assert "siaga_enrich_reports_total" in http.get(stack.services["enrich"].url + "/metrics").text
+
+
+def test_mentions_are_enriched_and_keyed_by_regency(stack: Stack, kafka: str) -> None:
+    from tests.kafka_utils import read_topic
+
+    ingest = stack.services["ingest"].url
+    mid = f"x:{uuid.uuid4().int % 10**18}"
+    mention = {"id": mid, "platform": "x", "text": "Banjir setinggi 1 meter di Kelurahan Kampung Melayu, Jakarta "
+               "Timur, warga mengungsi ke masjid #banjirjakarta", "created_at": "2017-02-21T08:00:00+07:00"}
+    r = http.post(f"{ingest}/v1/mentions", json=[mention], headers=bearer("coordinator"))
+    assert r.status_code == 202, r.text
+
+    def enriched() -> list:
+        return [rec for rec in read_topic(kafka, "mentions.enriched", 1, timeout_s=5)
+                if rec.value and mid.encode() in rec.value]
+
+    recs = wait_for(enriched, timeout_s=90)
+    body = __import__("json").loads(recs[0].value)
+    assert body["hazard"] == "flood" and body["relevant"] is True
+    assert body["geo"]["adm2"] == "31.75"  # Jakarta Timur
+    assert recs[0].key == b"31.75"

@@ -9,11 +9,24 @@ from services.common.logs import JsonFormatter, setup_logging
 from services.common.topics import ensure_topics
 
 
+def preload() -> None:
+    """Load the spatial index, gazetteer and relevance model before consuming, not inside the first batch
+    (which would stall the event loop for seconds and make faust think the worker hangs)."""
+    from services.core.geotag import get_geotagger
+    from services.core.mentions.geoparse import get_geoparser
+    from services.core.mentions.relevance import get_model
+
+    get_geotagger()
+    get_geoparser()
+    get_model()
+
+
 def main() -> None:
     setup_logging("enrich")
     cfg = settings()
     ensure_topics(cfg.kafka, cfg.replication, cfg.min_insync)
     (cfg.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+    preload()
     from services.enrich.app import app  # imported after topics exist: faust declares its own tables only
 
     handler = logging.StreamHandler()

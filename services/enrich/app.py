@@ -22,9 +22,19 @@ import faust
 from pydantic import ValidationError
 
 from schemas import EnrichedReport, FieldReport, ReviewEvent
+from schemas.mention import SocialMention
 from services.common.config import settings
-from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES
-from services.common.topics import DEADLETTER, REGION_PARTITIONS, REPORTS_ENRICHED, REPORTS_RAW, REVIEWS, SITES
+from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES, MENTIONS
+from services.common.topics import (
+    DEADLETTER,
+    MENTIONS_ENRICHED,
+    MENTIONS_RAW,
+    REGION_PARTITIONS,
+    REPORTS_ENRICHED,
+    REPORTS_RAW,
+    REVIEWS,
+    SITES,
+)
 from services.core.consolidate import (
     ConsolidationRules,
     GroupState,
@@ -34,6 +44,7 @@ from services.core.consolidate import (
     site_id_to_group_key,
 )
 from services.core.geotag import get_geotagger
+from services.core.mentions.enrich import enrich_mentions
 from services.core.versions import VersionRecord, decide, retraction_target
 from services.enrich.deadletters import dead_letter_record
 from services.enrich.event_context import current_event
@@ -44,6 +55,7 @@ cfg = settings()
 RULES = ConsolidationRules()
 BATCH = 500
 BATCH_WITHIN_S = 0.05
+MENTION_BATCH = 1000
 
 
 def _store_url() -> str:
@@ -77,6 +89,8 @@ enriched_topic = app.topic(REPORTS_ENRICHED.name, partitions=REPORTS_ENRICHED.pa
 # One stream over both topics: faust needs them co-partitioned, which topics.py guarantees.
 consolidation_topic = app.topic(REPORTS_ENRICHED.name, REVIEWS.name, partitions=REGION_PARTITIONS, internal=False)
 sites_topic = app.topic(SITES.name, partitions=SITES.partitions, internal=False)
+mentions_raw_topic = app.topic(MENTIONS_RAW.name, partitions=MENTIONS_RAW.partitions, internal=False)
+mentions_enriched_topic = app.topic(MENTIONS_ENRICHED.name, partitions=MENTIONS_ENRICHED.partitions, internal=False)
 deadletter_topic = app.topic(DEADLETTER.name, partitions=DEADLETTER.partitions, internal=False)
 
 versions = app.Table("report-versions", default=None, partitions=REPORTS_RAW.partitions)
@@ -170,3 +184,23 @@ async def process_consolidation_event(event: faust.EventT) -> None:
 def _group(key: str) -> GroupState | None:
     raw = groups.get(key)
     return GroupState.model_validate(raw) if raw else None
+
+
+@app.agent(mentions_raw_topic)
+async def enrich_social_mentions(stream: faust.StreamT) -> None:
+    """Mentions: hazard, relevance and places, in batches (the relevance model vectorises), keyed by regency."""
+    async for batch in stream.take_events(MENTION_BATCH, within=BATCH_WITHIN_S):
+        await process_mention_batch(batch)
+
+
+async def process_mention_batch(batch: list[faust.EventT]) -> None:
+    mentions: list[SocialMention] = []
+    for event in batch:
+        try:
+            mentions.append(SocialMention.model_validate_json(event.message.value or b""))
+        except ValidationError as err:
+            MENTIONS.labels("deadletter").inc()
+            await send_dead_letter(event, "enrich.mentions", "invalid_schema", str(err))
+    for me in enrich_mentions(mentions):
+        MENTIONS.labels("relevant" if me.relevant else "irrelevant").inc()
+        await mentions_enriched_topic.send(key=me.geo.partition_key.encode(), value=me.model_dump_json().encode())
