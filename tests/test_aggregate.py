@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
+from schemas.api import AreaSummary, SituationResponse
 from schemas.common import Figures
 from schemas.geo import GeoTag
 from schemas.report import Reporter
 from schemas.site import Site, SiteReport
-from services.core.aggregate import UNLOCATED, aggregate, site_row, situation
+from services.core.aggregate import UNLOCATED, aggregate, aggregate_dicts, site_row, situation
 from tests._consolidate_factory import T0, district_only, village
 
 
@@ -121,8 +123,21 @@ def test_situation_as_of_is_the_newest_update_or_now():
     sites = [site("a", village(1), {"affected": 1}, end_h=3), site("b", village(2), {"affected": 1}, end_h=9)]
     resp = situation(sites, 2)
     assert resp.as_of == T0 + timedelta(hours=9) and resp.level == 2 and len(resp.areas) == 1
+    assert resp.status == "all" and situation(sites, 2, status="verified").status == "verified"
     now = datetime(2030, 1, 1, tzinfo=UTC)
     assert situation([], 2, now=now).as_of == now
     assert situation([], 2).as_of.tzinfo is not None
     # the answer serialises the way the API will send it
     assert resp.model_dump(mode="json")["areas"][0]["figures"]["affected"] == 2
+
+
+def test_area_models_are_ordinary_models_and_totals_may_pass_the_per_report_bound():
+    sites = [site(f"s{i}", village(i), {"affected": 9_000_000, "dead": 1}) for i in range(3)]
+    areas = aggregate(sites, 2)
+    assert areas[0].figures.affected == 27_000_000
+    resp = situation(sites, 4)
+    for a in resp.areas:
+        assert AreaSummary.model_validate(a.model_dump()) == a
+    again = SituationResponse.model_validate_json(resp.model_dump_json())
+    assert again.model_dump() == resp.model_dump()
+    assert orjson.loads(orjson.dumps(aggregate_dicts([site_row(s) for s in sites], 1)))[0]["sites"] == 3

@@ -65,12 +65,12 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
     bad = http.post(f"{ingest}/v1/reports", json={**b, "figures": {"dead": -1}}, headers=h)
     assert bad.status_code == 422
 
-    def palu() -> dict | None:
+    def palu(min_reports: int = 2) -> dict | None:
         r = http.get(f"{api}/v1/situation", params={"level": 2, "hazard": "earthquake", "area": "72.71"},
                       headers=bearer("manager"))
         assert r.status_code == 200, r.text
         areas = r.json()["areas"]
-        return areas[0] if areas and areas[0]["reports"] >= 2 else None
+        return areas[0] if areas and areas[0]["reports"] >= min_reports else None
 
     area = wait_for(palu, timeout_s=90)
     assert area["code"] == "72.71" and area["name"] == "Kota Palu"
@@ -89,6 +89,19 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
     assert http.post(f"{ingest}/v1/reports", json=edit, headers=h).status_code == 202
     area = wait_for(lambda: (x := palu()) and x["figures"]["affected"] == 160 and x)
     assert area["reports"] == 2 and area["figures"]["dead"] == 3
+
+    # An edit that moves `b` to Sigi (another regency) takes it out of Kota Palu: counted once, in Sigi.
+    moved = {**b, "submitted_at": "2018-09-29T15:30:00+08:00", "location": {"lat": -0.9667, "lon": 119.9389}}
+    assert http.post(f"{ingest}/v1/reports", json=moved, headers=h).status_code == 202
+    area = wait_for(lambda: (x := palu(1)) and x["reports"] == 1 and x)
+    assert area["figures"]["affected"] == 120
+
+    def sigi() -> dict | None:
+        r = http.get(f"{api}/v1/situation", params={"level": 2, "hazard": "earthquake", "area": "72.10"},
+                     headers=bearer("manager"))
+        return next((x for x in r.json()["areas"] if x["reports"] >= 1), None)
+
+    assert wait_for(sigi)["figures"]["affected"] == 40
 
     assert http.get(f"{api}/readyz").status_code == 200
     assert "siaga_enrich_reports_total" in http.get(stack.services["enrich"].url + "/metrics").text

@@ -110,18 +110,40 @@ def test_scenario_cli_writes_reports_and_truth(tmp_path):
     assert all(a["code"].startswith("31") for a in t["levels"]["2"])
 
 
-def test_consolidate_cli_matches_truth_with_the_real_geotagger(tmp_path, capsys):
+def test_geotagger_checks_steer_villages_and_points():
+    by_code = {}
+
+    def points_ok(code, pts):
+        centroid = by_code.setdefault(code, pts[0])  # the first call per village is its centroid
+        return [not code.endswith("1") and p == centroid for p in pts]
+
+    sc = generate(seed=4, sites=40, preset="palu", checks=(points_ok, lambda code, text: True))
+    assert sc.truth["geotagger_checked"]
+    assert not any(s["village"].endswith("1") for s in sc.truth["sites"])
+    for line in sc.lines:
+        b = orjson.loads(line) if line.startswith("{\"") else {}
+        if "location" in b and b["report_id"] in sc.geotags:
+            centroid = by_code[sc.geotags[b["report_id"]].adm4]
+            assert (b["location"]["lat"], b["location"]["lon"]) == tuple(round(x, 6) for x in centroid)
+
+
+@pytest.mark.parametrize("level", [2, 4])
+def test_consolidate_cli_matches_truth_with_the_real_geotagger(tmp_path, capsys, level):
     pytest.importorskip("services.core.geotag")
     out, truth, sites = tmp_path / "r.jsonl", tmp_path / "t.json", tmp_path / "s.jsonl"
-    cli_main(["scenario", "--seed", "9", "--sites", "40", "--out", str(out), "--truth", str(truth)])
+    cli_main(["scenario", "--seed", "9", "--sites", "60", "--preset", "jakarta", "--out", str(out),
+              "--truth", str(truth)])
     capsys.readouterr()
-    assert cli_main(["consolidate", str(out), "--level", "2", "--sites", str(sites)]) == 0
+    assert cli_main(["consolidate", str(out), "--level", str(level), "--sites", str(sites)]) == 0
     captured = capsys.readouterr()
     t = json.loads(truth.read_text())
+    assert t["geotagger_checked"]
     resp = json.loads(captured.out)
-    assert resp["level"] == 2
-    got = {a["code"]: (a["sites"], a["reports"], a["figures"]) for a in resp["areas"]}
-    exp = {a["code"]: (a["sites"], a["reports"], a["figures"]) for a in t["levels"]["2"]}
+    assert resp["level"] == level
+    keys = ("sites", "reports", "reporters", "figures")
+    got = {a["code"]: [a[k] for k in keys] for a in resp["areas"]}
+    exp = {a["code"]: [a[k] for k in keys] for a in t["levels"][str(level)]}
     assert got == exp
     assert f"invalid lines={t['invalid_lines']}" in captured.err
+    assert captured.err.count("invalid: line ") == t["invalid_lines"]
     assert len(sites.read_text().splitlines()) == t["sites_expected"]

@@ -1,14 +1,21 @@
-"""Report version judgement: resubmit vs edit vs stale, independent of arrival order."""
+"""Report version judgement: resubmit vs edit vs stale, independent of arrival order; and where to retract."""
 
 from datetime import UTC, datetime, timedelta
 
-from services.core.versions import VersionRecord, decide, retraction_target
+from schemas import GeoTag, Hazard
+from services.core.versions import Placement, VersionRecord, decide, retraction_target
 
 T0 = datetime(2018, 9, 29, 14, 0, tzinfo=UTC)
+PETOBO = Placement(GeoTag(country="ID", adm1="72", adm2="72.71", adm3="72.71.03", adm4="72.71.03.1003"),
+                   Hazard.earthquake)
+BESUSU = Placement(GeoTag(country="ID", adm1="72", adm2="72.71", adm3="72.71.01", adm4="72.71.01.1006"),
+                   Hazard.earthquake)
+SIGI = Placement(GeoTag(country="ID", adm1="72", adm2="72.10", adm3="72.10.01", adm4="72.10.01.2009"),
+                 Hazard.earthquake)
 
 
-def rec(h: str, t: datetime, p: str = "72.71", pp: str | None = None) -> VersionRecord:
-    return VersionRecord(h, t.isoformat(), p, pp)
+def rec(h: str, t: datetime, at: Placement = PETOBO, moved_from: Placement | None = None) -> VersionRecord:
+    return VersionRecord(h, t.isoformat(), at, moved_from)
 
 
 def test_first_version_is_new() -> None:
@@ -35,9 +42,21 @@ def test_offsets_compare_as_instants() -> None:
     assert decide(rec("a", T0), wita, "b") == "stale"
 
 
-def test_retraction_only_when_the_regency_changed() -> None:
-    assert retraction_target(None, "new", "72.71") is None
-    assert retraction_target(rec("a", T0, "72.10"), "edit", "72.71") == "72.10"
-    assert retraction_target(rec("a", T0, "72.71"), "edit", "72.71") is None
-    # A redelivered duplicate repeats the retraction its version made.
-    assert retraction_target(rec("a", T0, "72.71", pp="72.10"), "duplicate", "72.71") == "72.10"
+def test_retraction_when_the_group_changed_even_inside_one_regency() -> None:
+    assert retraction_target(None, "new", PETOBO) is None
+    assert retraction_target(rec("a", T0, SIGI), "edit", PETOBO) == SIGI  # another regency
+    assert retraction_target(rec("a", T0, BESUSU), "edit", PETOBO) == BESUSU  # another village, same regency
+    flood = Placement(PETOBO.geo, Hazard.flood)
+    assert retraction_target(rec("a", T0, flood), "edit", PETOBO) == flood  # another hazard
+    assert retraction_target(rec("a", T0, PETOBO), "edit", PETOBO) is None
+    assert retraction_target(rec("a", T0, SIGI), "stale", PETOBO) is None
+
+
+def test_a_redelivered_duplicate_repeats_its_retraction() -> None:
+    assert retraction_target(rec("a", T0, PETOBO, moved_from=SIGI), "duplicate", PETOBO) == SIGI
+    assert retraction_target(rec("a", T0, PETOBO), "duplicate", PETOBO) is None
+
+
+def test_records_survive_the_table_round_trip() -> None:
+    r = rec("a", T0, PETOBO, moved_from=SIGI)
+    assert VersionRecord.from_dict(r.to_dict()) == r

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from schemas.enriched import EnrichedReport
 from schemas.report import FieldReport
 from services.core.aggregate import situation
-from services.core.consolidate import Consolidator
+from services.core.consolidate import Consolidator, tune_gc_for_streaming
 
 BATCH = 5000  # geotagging is vectorised: tag reports in batches, not one by one
 MAX_ERRORS_SHOWN = 20
@@ -69,6 +69,7 @@ def consolidate_file(path: str, errors: list[str], consolidator: Consolidator | 
 
 
 def _run(args: argparse.Namespace) -> int:
+    tune_gc_for_streaming()
     errors: list[str] = []
     c = consolidate_file(args.input, errors)
     sites = c.sites()

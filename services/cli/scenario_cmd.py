@@ -7,11 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from services.core.scenario import PRESETS, generate
+from services.core.scenario import PRESETS, generate, geotagger_checks
 
 
 def _run(args: argparse.Namespace) -> int:
-    sc = generate(seed=args.seed, sites=args.sites, preset=args.preset, hazards=args.hazard or None)
+    checks = None
+    if not args.no_geotag_check:
+        try:
+            from services.core.geotag import get_geotagger
+        except ImportError:
+            print("geotagger unavailable: truth assumes every report lands in its village", file=sys.stderr)
+        else:
+            checks = geotagger_checks(get_geotagger())
+    sc = generate(seed=args.seed, sites=args.sites, preset=args.preset, hazards=args.hazard or None,
+                  checks=checks)
     text = "\n".join(sc.lines) + "\n"
     if args.out and args.out != "-":
         Path(args.out).write_text(text, encoding="utf-8")
@@ -36,4 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hazard", action="append", help="only this hazard (repeatable)")
     p.add_argument("--out", help="reports JSON lines (default: stdout)")
     p.add_argument("--truth", help="write the expected sites and per-area totals here")
+    p.add_argument("--no-geotag-check", action="store_true",
+                   help="do not check points and place names against the geotagger (faster, no polygons)")
     p.set_defaults(func=_run)

@@ -18,11 +18,12 @@ import csv
 import math
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -197,9 +198,34 @@ _INVALID = [
 ]
 
 
+PointCheck = Callable[[str, list[tuple[float, float]]], list[bool]]
+PlaceCheck = Callable[[str, str], bool]
+
+
+def geotagger_checks(tagger: Any) -> tuple[PointCheck, PlaceCheck]:
+    """Checks that a geotagger (`services.core.geotag`) puts points and place texts in the intended village.
+
+    Village centroids are not always inside their own polygon, and a point 100 m from the centroid of a
+    small Jakarta kelurahan can cross into the next one; with these checks the generator only writes
+    points and names the pipeline will tag back to the village the truth counts them in.
+    """
+    import numpy as np
+
+    def points_ok(code: str, pts: list[tuple[float, float]]) -> list[bool]:
+        tags = tagger.tag_points(np.array([p[1] for p in pts]), np.array([p[0] for p in pts]))
+        return [t.adm4 == code for t in tags]
+
+    def place_ok(code: str, text: str) -> bool:
+        return tagger.tag_place(text).adm4 == code
+
+    return points_ok, place_ok
+
+
 def generate(seed: int = 1, sites: int = 200, preset: str = "palu", hazards: Sequence[str] | None = None,
              edit_rate: float = 0.1, resubmit_rate: float = 0.08, place_only_rate: float = 0.1,
-             invalid_rate: float = 0.005) -> Scenario:
+             invalid_rate: float = 0.005, checks: tuple[PointCheck, PlaceCheck] | None = None) -> Scenario:
+    """A scenario of `sites` true sites. `checks` (see `geotagger_checks`) keeps the truth consistent with a
+    real geotagger; without it the truth assumes every report lands in the village it was made for."""
     rng = random.Random(seed)
     p = PRESETS[preset]
     villages = load_villages(p.prefixes)
@@ -222,8 +248,22 @@ def generate(seed: int = 1, sites: int = 200, preset: str = "palu", hazards: Seq
         seq += 1
         events.append((arrival.timestamp(), seq, line))
 
+    refused: set[str] = set()
+
+    def pick_village() -> Village:
+        for _ in range(50):
+            v = villages[rng.randrange(len(villages))]
+            if checks is None:
+                return v
+            if v.code in refused:
+                continue
+            if checks[0](v.code, [(v.lat, v.lon)])[0] and checks[1](v.code, place_text(v.code)):
+                return v
+            refused.add(v.code)
+        raise ValueError(f"no village of {preset} passes the geotagger checks")
+
     for _ in range(sites):
-        v = villages[rng.randrange(len(villages))]
+        v = pick_village()
         hazard = rng.choices(hz_names, hz_weights)[0]
         wave = waves.get((v.code, hazard), 0)
         waves[(v.code, hazard)] = wave + 1
@@ -235,6 +275,11 @@ def generate(seed: int = 1, sites: int = 200, preset: str = "palu", hazards: Seq
         mags = _site_magnitudes(rng, hazard)
         fig_names = _figure_names(hazard)
         offsets = sorted(rng.uniform(0, SITE_SPAN_H) for _ in range(n_reports))
+        points = [_jitter(rng, v.lat, v.lon, JITTER_M) for _ in range(n_reports)]
+        if checks is not None:
+            # A point the geotagger puts in another village falls back to the (checked) centroid.
+            centroid = (round(v.lat, 6), round(v.lon, 6))
+            points = [p if ok else centroid for p, ok in zip(points, checks[0](v.code, points), strict=True)]
         finals: list[tuple[datetime, str, dict]] = []  # (observed_at, report_id, final figures)
         for k, off in enumerate(offsets):
             observed = (start + timedelta(hours=off)).replace(microsecond=0)
@@ -259,7 +304,7 @@ def generate(seed: int = 1, sites: int = 200, preset: str = "palu", hazards: Seq
                 geotags[rid] = village_geotag(v.code, "place_name")
                 n_place += 1
             else:
-                lat, lon = _jitter(rng, v.lat, v.lon, JITTER_M)
+                lat, lon = points[k]
                 body["location"] = {"lat": lat, "lon": lon, "accuracy_m": rng.randint(5, 30)}
                 geotags[rid] = village_geotag(v.code)
             late = rng.random() < 0.05
@@ -302,12 +347,14 @@ def generate(seed: int = 1, sites: int = 200, preset: str = "palu", hazards: Seq
     lines = [e[2] for e in events]
     n_valid = len(lines)
     n_invalid = max(3, round(n_valid * invalid_rate)) if invalid_rate > 0 else 0
+    valid = list(lines)
     for i in range(n_invalid):
-        base = orjson.loads(lines[rng.randrange(n_valid)])
+        base = orjson.loads(valid[rng.randrange(n_valid)])
         base["report_id"] = f"bad-{i}-{_uuid(rng)}"
         lines.insert(rng.randrange(len(lines) + 1), _INVALID[i % len(_INVALID)](base))
     truth = {
-        "seed": seed, "preset": preset, "sites_expected": len(truth_sites), "lines": len(lines),
+        "seed": seed, "preset": preset, "geotagger_checked": checks is not None,
+        "sites_expected": len(truth_sites), "lines": len(lines),
         "valid_lines": n_valid, "invalid_lines": n_invalid, "distinct_reports": len(geotags),
         "resubmits": n_resubmits, "edits": n_edits, "place_name_only": n_place,
         "levels": {str(level): area_totals(truth_sites, level) for level in (1, 2, 3, 4)},

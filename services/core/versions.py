@@ -1,4 +1,5 @@
-"""Report versions: tell a resubmit from an edit from a stale late arrival, by report_id.
+"""Report versions: tell a resubmit from an edit from a stale late arrival, by report_id, and know where the
+previous version was counted so an edit that moves it can take it out there.
 
 Phones retry from their offline outbox (same id, same content: a resubmit) and coordinators correct typos
 (same id, new content: an edit). The later `submitted_at` wins whatever order Kafka delivers them in; ties
@@ -11,24 +12,53 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from schemas.common import Hazard
+from schemas.geo import GeoTag
+from services.core.consolidate import group_key
+
 Verdict = Literal["new", "edit", "duplicate", "stale"]
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where one version of a report was counted: its area and hazard, which make its consolidation group."""
+
+    geo: GeoTag
+    hazard: Hazard
+
+    @property
+    def group(self) -> str:
+        return group_key(self.geo, self.hazard)
+
+    def to_dict(self) -> dict:
+        return {"geo": self.geo.model_dump(mode="json", exclude_defaults=True), "hz": self.hazard.value}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Placement:
+        return cls(GeoTag.model_validate(d["geo"]), Hazard(d["hz"]))
+
+
+@dataclass(frozen=True)
 class VersionRecord:
-    """What the enrich stage remembers per report_id (stored as a plain dict in a changelogged table)."""
+    """What the enrich stage remembers per report_id (a plain dict in a changelogged table).
+
+    `moved_from` is where the version before this one was counted, when that was another group: kept so a
+    redelivered copy of this version repeats the retraction (the first attempt may have died with a worker).
+    """
 
     content_hash: str
     submitted_at: str  # ISO 8601 with offset
-    partition_key: str
-    prev_partition_key: str | None = None
+    placement: Placement
+    moved_from: Placement | None = None
 
     def to_dict(self) -> dict:
-        return {"h": self.content_hash, "t": self.submitted_at, "p": self.partition_key, "pp": self.prev_partition_key}
+        return {"h": self.content_hash, "t": self.submitted_at, "at": self.placement.to_dict(),
+                "from": self.moved_from.to_dict() if self.moved_from else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> VersionRecord:
-        return cls(d["h"], d["t"], d["p"], d.get("pp"))
+        moved = d.get("from")
+        return cls(d["h"], d["t"], Placement.from_dict(d["at"]), Placement.from_dict(moved) if moved else None)
 
 
 def _order(submitted_at: datetime | str, content_hash: str) -> tuple[datetime, str]:
@@ -47,12 +77,13 @@ def decide(prev: VersionRecord | None, submitted_at: datetime, content_hash: str
     return "stale"
 
 
-def retraction_target(prev: VersionRecord | None, verdict: str, key: str) -> str | None:
-    """The regency an earlier version of this report lives in, when it is not `key` (so it must be retracted).
+def retraction_target(prev: VersionRecord | None, verdict: Verdict, now: Placement) -> Placement | None:
+    """Where an earlier version of this report was counted, when that is another group than `now`'s.
 
-    A duplicate repeats its version's retraction too: the first attempt may have died with a crashed worker.
+    Another group means another village, district or regency, or another hazard: the earlier version must be
+    retracted there, or the report is counted twice. A duplicate repeats its version's retraction.
     """
-    if prev is None:
+    if prev is None or verdict == "stale":
         return None
-    old = prev.prev_partition_key if verdict == "duplicate" else prev.partition_key
-    return old if old and old != key else None
+    old = prev.moved_from if verdict == "duplicate" else prev.placement
+    return old if old is not None and old.group != now.group else None

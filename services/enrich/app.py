@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 import faust
 from pydantic import ValidationError
 
-from schemas import EnrichedReport, FieldReport, ReviewEvent
+from schemas import EnrichedReport, FieldReport, ReviewEvent, Site
 from schemas.mention import SocialMention
 from services.common.config import settings
 from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES, MENTIONS
@@ -38,14 +39,16 @@ from services.common.topics import (
 from services.core.consolidate import (
     ConsolidationRules,
     GroupState,
+    Outcome,
     apply_report,
     apply_review,
     group_key,
+    retraction,
     site_id_to_group_key,
 )
 from services.core.geotag import get_geotagger
 from services.core.mentions.enrich import enrich_mentions
-from services.core.versions import VersionRecord, decide, retraction_target
+from services.core.versions import Placement, VersionRecord, decide, retraction_target
 from services.enrich.deadletters import dead_letter_record
 from services.enrich.event_context import current_event
 from services.enrich.health import install_pages
@@ -136,16 +139,17 @@ async def process_raw_batch(batch: list[faust.EventT]) -> None:
             GEOTAG_FAILURES.labels(geo.reason or "unknown").inc()
         else:
             GEOTAG.labels(geo.geotag_method).inc()
-        key = geo.partition_key
-        moved_from = retraction_target(prev, verdict, key)
-        if moved_from:
-            retract = EnrichedReport(action="retract", report=report, geo=geo, content_hash=digest, received_at=now)
-            await enriched_topic.send(key=moved_from.encode(), value=retract.model_dump_json().encode())
-        with current_event(event):
-            versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), key,
-                                                       moved_from).to_dict()
+        placement = Placement(geo, report.hazard)
         er = EnrichedReport(report=report, geo=geo, content_hash=digest, received_at=now)
-        await enriched_topic.send(key=key.encode(), value=er.model_dump_json().encode())
+        moved_from = retraction_target(prev, verdict, placement)
+        if moved_from is not None:
+            retract = retraction(er, moved_from.geo, moved_from.hazard)
+            await enriched_topic.send(key=moved_from.geo.partition_key.encode(),
+                                      value=retract.model_dump_json().encode())
+        with current_event(event):
+            versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), placement,
+                                                       moved_from).to_dict()
+        await enriched_topic.send(key=geo.partition_key.encode(), value=er.model_dump_json().encode())
 
 
 def _version(report_id: str) -> VersionRecord | None:
@@ -153,37 +157,85 @@ def _version(report_id: str) -> VersionRecord | None:
     return VersionRecord.from_dict(raw) if raw else None
 
 
+class GroupCache:
+    """Deserialised group states of this worker's partitions, so a busy group is not re-read from its JSON
+    on every message. The table stays the source of truth: the cache is dropped at every rebalance."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self.states: OrderedDict[str, GroupState] = OrderedDict()
+
+    def get(self, key: str) -> GroupState | None:
+        state = self.states.get(key)
+        if state is not None:
+            self.states.move_to_end(key)
+            return state
+        raw = groups.get(key)
+        if not raw:
+            return None
+        state = GroupState.model_validate(raw)
+        self.put(key, state)
+        return state
+
+    def put(self, key: str, state: GroupState) -> None:
+        self.states[key] = state
+        self.states.move_to_end(key)
+        while len(self.states) > self.limit:
+            self.states.popitem(last=False)
+
+    def clear(self) -> None:
+        self.states.clear()
+
+
+group_cache = GroupCache()
+
+
+@app.on_partitions_revoked.connect
+async def _forget_groups(app: faust.App, revoked: set, **kwargs: object) -> None:  # noqa: ARG001
+    group_cache.clear()
+
+
 @app.agent(consolidation_topic)
 async def consolidate(stream: faust.StreamT) -> None:
-    """Stage 2: sites from reports and reviews; changed sites out on the compacted `sites` topic."""
-    async for event in stream.events():
-        await process_consolidation_event(event)
+    """Stage 2: sites from reports and reviews; changed sites out on the compacted `sites` topic.
+
+    Batched: each group touched by a batch is written to its table once, and each changed site sent once
+    with its final state, however many of the batch's messages touched it.
+    """
+    async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+        await process_consolidation_batch(batch)
 
 
-async def process_consolidation_event(event: faust.EventT) -> None:
-    topic = event.message.topic
-    try:
-        if topic == REVIEWS.name:
-            review = ReviewEvent.model_validate_json(event.message.value or b"")
-            key = site_id_to_group_key(review.site_id)
-            outcome = apply_review(_group(key), review, RULES)
-        else:
-            er = EnrichedReport.model_validate_json(event.message.value or b"")
-            key = group_key(er.geo, er.report.hazard)
-            outcome = apply_report(_group(key), er, RULES)
-    except (ValidationError, ValueError, KeyError) as err:
-        await send_dead_letter(event, "enrich.consolidate", "invalid_schema", str(err))
-        return
-    groups[key] = outcome.state.model_dump(mode="json")
-    for site in outcome.changed:
-        await sites_topic.send(key=site.site_id.encode(), value=site.model_dump_json().encode())
-    for site_id in outcome.removed:
-        await sites_topic.send(key=site_id.encode(), value=None)
+async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
+    dirty: dict[str, tuple[faust.EventT, GroupState]] = {}
+    out: dict[str, Site | None] = {}
+    for event in batch:
+        try:
+            key, outcome = consolidate_one(event)
+        except (ValidationError, ValueError, KeyError) as err:
+            await send_dead_letter(event, "enrich.consolidate", "invalid_schema", str(err))
+            continue
+        group_cache.put(key, outcome.state)
+        dirty[key] = (event, outcome.state)
+        for site in outcome.changed:
+            out[site.site_id] = site
+        for site_id in outcome.removed:
+            out[site_id] = None
+    for key, (event, state) in dirty.items():
+        with current_event(event):  # the changelog partition is the one this group's messages came from
+            groups[key] = state.model_dump(mode="json")
+    for site_id, site in out.items():
+        await sites_topic.send(key=site_id.encode(), value=site.model_dump_json().encode() if site else None)
 
 
-def _group(key: str) -> GroupState | None:
-    raw = groups.get(key)
-    return GroupState.model_validate(raw) if raw else None
+def consolidate_one(event: faust.EventT) -> tuple[str, Outcome]:
+    if event.message.topic == REVIEWS.name:
+        review = ReviewEvent.model_validate_json(event.message.value or b"")
+        key = site_id_to_group_key(review.site_id)
+        return key, apply_review(group_cache.get(key), review, RULES)
+    er = EnrichedReport.model_validate_json(event.message.value or b"")
+    key = group_key(er.geo, er.report.hazard)
+    return key, apply_report(group_cache.get(key), er, RULES)
 
 
 @app.agent(mentions_raw_topic)
