@@ -24,6 +24,9 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: int(_env("SIAGA_MAX_BODY_BYTES", str(2 * 1024 * 1024))))
     produce_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_PRODUCE_TIMEOUT_S", "10")))
     batch_max: int = field(default_factory=lambda: int(_env("SIAGA_BATCH_MAX", "500")))
+    # Per bearer token: requests per second and burst (services.common.ratelimit); 0 turns limiting off.
+    rate_per_token: float = field(default_factory=lambda: float(_env("SIAGA_RATE_PER_TOKEN", "50")))
+    rate_burst: float = field(default_factory=lambda: float(_env("SIAGA_RATE_BURST", "200")))
     enrich_web_host: str = field(default_factory=lambda: _env("SIAGA_ENRICH_WEB_HOST", "127.0.0.1"))
     enrich_session_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_ENRICH_SESSION_TIMEOUT_S", "10")))
     enrich_web_port: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_WEB_PORT", "6066")))

@@ -101,11 +101,13 @@ class AsyncProducer:
                 continue
             kfut.add_callback(_resolver(loop, fut, None))
             kfut.add_errback(_resolver(loop, fut, True))
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*waiters), timeout=self.timeout_s + 2)
-        except TimeoutError:
-            results = [f.result() if f.done() else KafkaUnavailable("broker did not acknowledge in time")
-                       for f in waiters]
+        # asyncio.wait, not wait_for(gather(...)): on timeout wait_for cancels the waiters, and reading a
+        # cancelled future raises CancelledError, which turned "broker did not acknowledge" into a 500.
+        done = (await asyncio.wait(waiters, timeout=self.timeout_s + 2))[0] if waiters else set()
+        results = [f.result() if f in done else KafkaUnavailable("broker did not acknowledge in time")
+                   for f in waiters]
+        if len(done) < len(waiters):
+            self._replace(producer)
         PRODUCE_SECONDS.observe(time.perf_counter() - start)
         out: list[BaseException | None] = []
         for r in results:
@@ -121,10 +123,38 @@ class AsyncProducer:
         if err is not None:
             raise err
 
+    def _replace(self, producer) -> None:  # noqa: ANN001 - a KafkaProducer
+        """Drop a producer that let a send outlive its delivery timeout; the next send builds a fresh one.
+
+        kafka-python fails every batch by `delivery_timeout_ms`, so an unresolved send past it means the client
+        is wedged. Seen with kafka-python 3.0.12: when a batch that was already sent expires (a broker died),
+        the idempotent producer resets its producer id but never asks for a new one, and from then on sends
+        nothing at all. A new producer gets a new id; what the old one held was never acknowledged (503).
+        """
+        with self._lock:
+            if self._producer is not producer:
+                return  # a concurrent request already replaced it
+            self._producer = None
+        self.last_error = "producer did not resolve sends within its delivery timeout; replaced"
+        log.warning("replacing a Kafka producer that stopped resolving sends", extra={"client_id": self.client_id})
+        threading.Thread(target=_close_quietly, args=(producer, 0), name="kafka-producer-close", daemon=True).start()
+
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            _close_quietly(self._producer, 5)
             self._producer = None
+
+
+def _close_quietly(producer, timeout_s: float) -> None:  # noqa: ANN001 - a KafkaProducer
+    """kafka-python's close() flushes first and raises when that times out, before it force-closes its sender
+    thread (a shutdown with a broker down failed that way); finish the close in that case."""
+    try:
+        producer.close(timeout=timeout_s)
+    except Exception as err:
+        log.warning("Kafka producer did not flush on close", extra={"error": f"{type(err).__name__}: {err}"})
+        sender = getattr(producer, "_sender", None)
+        if sender is not None and sender.is_alive():
+            sender.force_close()
 
 
 class _Resolutions:

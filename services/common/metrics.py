@@ -21,6 +21,7 @@ CONSUMER_LAG = Gauge("siaga_consumer_lag", "Messages behind the end of the topic
 API_SITES = Gauge("siaga_api_sites", "Sites in the API read model")
 READMODEL_LAG = Gauge("siaga_api_readmodel_lag_seconds", "Age of the newest event applied to the read model")
 MENTIONS = Counter("siaga_mentions_total", "Mentions by outcome", ["outcome"])
+RATE_LIMITED = Counter("siaga_rate_limited_total", "Requests refused with 429 by the per-token limit", ["service"])
 
 
 def metrics_response() -> Response:

@@ -22,6 +22,7 @@ from services.common.config import Settings, settings
 from services.common.kafka_io import AsyncProducer, KafkaUnavailable, Message
 from services.common.logs import setup_logging
 from services.common.metrics import INGEST_REPORTS, instrument, metrics_response
+from services.common.ratelimit import install as install_rate_limit
 from services.common.topics import REPORTS_RAW, ensure_topics_in_background
 from services.ingest.bodies import BodyTooLarge, read_json_body
 from services.ingest.errors import RETRY_AFTER_S, field_errors, unavailable
@@ -55,6 +56,7 @@ def create_app(cfg: Settings | None = None) -> FastAPI:
     app.state.cfg = cfg
     app.state.tokens = TokenStore.from_file(cfg.auth_file)
     app.state.producer = AsyncProducer(cfg.kafka, timeout_s=cfg.produce_timeout_s, client_id="siaga-ingest")
+    install_rate_limit(app, cfg, "ingest")  # 429 per token; inside `instrument`, so 429s are counted
     instrument(app, "ingest")
 
     @app.exception_handler(BodyTooLarge)
@@ -132,8 +134,10 @@ def create_app(cfg: Settings | None = None) -> FastAPI:
         return JSONResponse({**counts, "results": results}, status_code=status, headers=headers)
 
     from services.ingest.mentions_routes import router as mentions_router
+    from services.ingest.openrosa import router as openrosa_router
 
     app.include_router(mentions_router)
+    app.include_router(openrosa_router)
     return app
 
 
