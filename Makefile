@@ -42,7 +42,7 @@ data:
 	  echo "village polygons in data/local/"; \
 	else echo "no $(SHARED_DATA)/indonesia/idn_desa_kel_polygons.parquet: geotagging falls back to district polygons"; fi
 
-test: install kafka-fetch
+test: install kafka-fetch data
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

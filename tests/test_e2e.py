@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -107,22 +108,51 @@ def test_reports_flow_to_the_situation_with_duplicates_counted_once(stack: Stack
     assert "siaga_enrich_reports_total" in http.get(stack.services["enrich"].url + "/metrics").text
 
 
-def test_mentions_are_enriched_and_keyed_by_regency(stack: Stack, kafka: str) -> None:
+def site_records(kafka: str, needle: str) -> list[dict]:
+    from tests.kafka_utils import read_topic
+
+    return [json.loads(r.value) for r in read_topic(kafka, "sites", 1, timeout_s=5)
+            if r.value and needle.encode() in r.key]
+
+
+def post_mention(ingest: str, text: str, when: str) -> str:
+    mid = f"x:{uuid.uuid4().int % 10**18}"
+    body = {"id": mid, "platform": "x", "text": text, "created_at": when}
+    r = http.post(f"{ingest}/v1/mentions", json=[body], headers=bearer("coordinator"))
+    assert r.status_code == 202, r.text
+    return mid
+
+
+def test_mentions_are_enriched_keyed_by_regency_and_attached_to_sites(stack: Stack, kafka: str) -> None:
     from tests.kafka_utils import read_topic
 
     ingest = stack.services["ingest"].url
-    mid = f"x:{uuid.uuid4().int % 10**18}"
-    mention = {"id": mid, "platform": "x", "text": "Banjir setinggi 1 meter di Kelurahan Kampung Melayu, Jakarta "
-               "Timur, warga mengungsi ke masjid #banjirjakarta", "created_at": "2017-02-21T08:00:00+07:00"}
-    r = http.post(f"{ingest}/v1/mentions", json=[mention], headers=bearer("coordinator"))
-    assert r.status_code == 202, r.text
+    # A post about Cawang arrives before any volunteer reported there ...
+    early = post_mention(ingest, "Banjir 80 cm di Kelurahan Cawang, Jakarta Timur, warga butuh perahu karet",
+                         "2017-02-21T07:00:00+07:00")
+    run = uuid.uuid4().hex[:8]
+    # ... then reports at Kampung Melayu and Cawang (real centroids, flood, 21 Feb 2017).
+    for rid, lat, lon in ((f"{run}-km", -6.2182, 106.8631), (f"{run}-cw", -6.2509, 106.8669)):
+        body = {"report_id": rid, "submitted_at": "2017-02-21T09:00:00+07:00", "reporter": {"id": "v-jkt"},
+                "location": {"lat": lat, "lon": lon}, "hazard": "banjir", "figures": {"displaced": 30}}
+        assert http.post(f"{ingest}/v1/reports", json=body, headers=bearer("volunteer")).status_code == 202
+    late = post_mention(ingest, "Banjir setinggi 1 meter di Kelurahan Kampung Melayu, Jakarta Timur, warga "
+                        "mengungsi ke masjid #banjirjakarta", "2017-02-21T10:00:00+07:00")
 
     def enriched() -> list:
         return [rec for rec in read_topic(kafka, "mentions.enriched", 1, timeout_s=5)
-                if rec.value and mid.encode() in rec.value]
+                if rec.value and late.encode() in rec.value]
 
     recs = wait_for(enriched, timeout_s=90)
-    body = __import__("json").loads(recs[0].value)
+    body = json.loads(recs[0].value)
     assert body["hazard"] == "flood" and body["relevant"] is True
     assert body["geo"]["adm2"] == "31.75"  # Jakarta Timur
     assert recs[0].key == b"31.75"
+
+    def attached(village: str, mid: str):  # noqa: ANN202
+        return lambda: [s for s in site_records(kafka, village) if any(m["mention_id"] == mid for m in s["mentions"])]
+
+    km = wait_for(attached("31.75.03.1001", late), timeout_s=60)[-1]
+    assert km["figures"]["displaced"] == 30  # corroboration never changes figures
+    cw = wait_for(attached("31.75.04.1007", early), timeout_s=60)[-1]
+    assert cw["mention_count"] >= 1

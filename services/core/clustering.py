@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.common import FIGURE_NAMES, Figures, Hazard, Need
 from schemas.geo import GeoTag
 from schemas.review import ReviewEvent
-from schemas.site import Site, SiteReport
+from schemas.site import MentionRef, Site, SiteReport
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG); metres
 _NEED_ORDER = {n: i for i, n in enumerate(Need)}
@@ -38,6 +38,9 @@ class ConsolidationRules(BaseModel):
         description="latest_report: figures of the most recent report, blanks included (issue 4). "
         "latest_per_figure: each figure from the most recent report that gives it.",
     )
+    mention_window_h: float = Field(default=48.0, ge=0, description="A mention joins a site active within ± this")
+    site_mentions_top: int = Field(default=20, ge=0, description="Mentions a site carries (best first)")
+    group_mentions_cap: int = Field(default=500, ge=1, description="Mentions a group remembers at most")
 
 
 DEFAULT_RULES = ConsolidationRules()
@@ -150,9 +153,14 @@ def figures_version(fig: Figures) -> str:
     return hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
-def fingerprint(entries: Sequence[Entry], reviews: Sequence[ReviewEvent]) -> str:
+def fingerprint(entries: Sequence[Entry], reviews: Sequence[ReviewEvent],
+                mentions: Sequence[MentionRef] = ()) -> str:
     """Everything a built Site depends on, hashed: equal fingerprints mean an identical Site."""
     h = hashlib.blake2b(digest_size=12)
+    for m in mentions:
+        h.update(m.mention_id.encode())
+        h.update(b";")
+    h.update(b"|")
     for e in entries:
         h.update(e.report_id.encode())
         h.update(b"=")
@@ -196,9 +204,22 @@ def review_status(reviews: Sequence[ReviewEvent], current_version: str) -> tuple
     return last.decision, last.note
 
 
+def site_mentions(entries: Sequence[Entry], pool: Iterable[MentionRef],
+                  rules: ConsolidationRules = DEFAULT_RULES) -> list[MentionRef]:
+    """The group's mentions that fall in this cluster's time window (± mention_window_h), best first:
+    most relevant, then most recent, then by id so every replica orders them alike."""
+    margin = rules.mention_window_h * 3600.0
+    lo = min(e.ts for e in entries) - margin
+    hi = max(e.ts for e in entries) + margin
+    inside = [m for m in pool if lo <= m.created_at.timestamp() <= hi]
+    inside.sort(key=lambda m: (-m.relevance, -m.created_at.timestamp(), m.mention_id))
+    return inside
+
+
 def build_site(site_id: str, hazard: Hazard, entries: Sequence[Entry], reviews: Sequence[ReviewEvent],
-               rules: ConsolidationRules = DEFAULT_RULES) -> Site:
-    """Build the Site of one cluster. `entries` in clustering order, `reviews` sorted by (decided_at, id)."""
+               rules: ConsolidationRules = DEFAULT_RULES, mentions: Sequence[MentionRef] = ()) -> Site:
+    """Build the Site of one cluster. `entries` in clustering order, `reviews` sorted by (decided_at, id),
+    `mentions` this site's mentions best first (`site_mentions`): the top ones travel with the site."""
     first = entries[0].member
     anchor = next(((e.lat, e.lon) for e in entries if e.lat is not None and e.lon is not None), (None, None))
     figs = _site_figures(entries, rules)
@@ -264,6 +285,6 @@ def build_site(site_id: str, hazard: Hazard, entries: Sequence[Entry], reviews: 
             for r in reviews
         ],
         timeline=[e.member.report for e in entries],
-        mentions=[],
-        mention_count=0,
+        mentions=list(mentions[: rules.site_mentions_top]),
+        mention_count=len(mentions),
     )

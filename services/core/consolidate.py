@@ -23,7 +23,7 @@ from schemas.common import Hazard, normalise_hazard
 from schemas.enriched import EnrichedReport
 from schemas.geo import GeoTag
 from schemas.review import ReviewEvent
-from schemas.site import Site, SiteReport
+from schemas.site import MentionRef, Site, SiteReport
 from services.core.clustering import (
     DEFAULT_RULES,
     ConsolidationRules,
@@ -34,6 +34,7 @@ from services.core.clustering import (
     entry_of,
     fingerprint,
     short_hash,
+    site_mentions,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Consolidator",
     "GroupState",
     "Outcome",
+    "apply_mention",
     "apply_report",
     "apply_review",
     "group_key",
@@ -104,6 +106,8 @@ class GroupState(BaseModel):
                                             description="report_id -> the version that retracted it")
     reviews: dict[str, ReviewEvent] = Field(default_factory=dict, description="review_id -> review")
     emitted: dict[str, str] = Field(default_factory=dict, description="site_id -> fingerprint last emitted")
+    mentions: dict[str, MentionRef] = Field(default_factory=dict,
+                                           description="mention_id -> relevant mention naming this group's area")
     # report_id -> clustering entry of the member held; a cache, rebuilt lazily after a reload from JSON.
     _entries: dict[str, Entry] = PrivateAttr(default_factory=dict)
 
@@ -197,10 +201,11 @@ def _recompute(state: GroupState, status: Status, rules: ConsolidationRules) -> 
     emitted: dict[str, str] = {}
     for sid, entries in _clusters(state, rules):
         revs = reviews.get(sid, [])
-        fp = fingerprint(entries, revs)
+        mentions = site_mentions(entries, state.mentions.values(), rules) if state.mentions else []
+        fp = fingerprint(entries, revs, mentions)
         emitted[sid] = fp
         if state.emitted.get(sid) != fp:
-            changed.append(build_site(sid, state.hazard, entries, revs, rules))
+            changed.append(build_site(sid, state.hazard, entries, revs, rules, mentions))
     removed = sorted(sid for sid in state.emitted if sid not in emitted)
     state.emitted = emitted
     return Outcome(state=state, status=status, changed=changed, removed=removed)
@@ -239,6 +244,25 @@ def _apply_version(state: GroupState, rid: str, submitted_at: datetime, content_
         state.members[rid] = member
         status = "new" if held is None else "edit"
     return _recompute(state, status, rules)
+
+
+def apply_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | None = None) -> Outcome:
+    """Attach a relevant mention to a group (the caller decided it names the group's area and hazard).
+
+    Corroboration only: figures never change. Idempotent by mention_id. A group remembers at most
+    `group_mentions_cap` mentions; past that the least relevant (then oldest) is forgotten, so counts above
+    the cap are a floor.
+    """
+    rules = rules or DEFAULT_RULES
+    if ref.mention_id in state.mentions:
+        return Outcome(state=state, status="duplicate")
+    state.mentions[ref.mention_id] = ref
+    if len(state.mentions) > rules.group_mentions_cap:
+        worst = min(state.mentions.values(), key=lambda m: (m.relevance, m.created_at.timestamp(), m.mention_id))
+        del state.mentions[worst.mention_id]
+        if worst is ref:
+            return Outcome(state=state, status="stale")
+    return _recompute(state, "new", rules)
 
 
 def retraction(er: EnrichedReport, old_geo: GeoTag, old_hazard: Hazard | str) -> EnrichedReport:
@@ -286,7 +310,8 @@ def rebuild_sites(state: GroupState, rules: ConsolidationRules | None = None) ->
     """Every site of a group built from scratch (no emitted-state shortcut): for restores and checks."""
     rules = rules or DEFAULT_RULES
     reviews = _reviews_by_site(state)
-    return [build_site(sid, state.hazard, entries, reviews.get(sid, []), rules)
+    return [build_site(sid, state.hazard, entries, reviews.get(sid, []), rules,
+                       site_mentions(entries, state.mentions.values(), rules))
             for sid, entries in _clusters(state, rules)]
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import faust
 from pydantic import ValidationError
 
 from schemas import EnrichedReport, FieldReport, ReviewEvent, Site
-from schemas.mention import SocialMention
+from schemas.mention import MentionEnriched, SocialMention
 from services.common.config import settings
 from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES, MENTIONS
 from services.common.topics import (
@@ -36,10 +37,12 @@ from services.common.topics import (
     REVIEWS,
     SITES,
 )
+from services.core.attach import RegencyMentions, area_mention, groups_for
 from services.core.consolidate import (
     ConsolidationRules,
     GroupState,
     Outcome,
+    apply_mention,
     apply_report,
     apply_review,
     group_key,
@@ -90,7 +93,8 @@ app = faust.App(
 raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
 enriched_topic = app.topic(REPORTS_ENRICHED.name, partitions=REPORTS_ENRICHED.partitions, internal=False)
 # One stream over both topics: faust needs them co-partitioned, which topics.py guarantees.
-consolidation_topic = app.topic(REPORTS_ENRICHED.name, REVIEWS.name, partitions=REGION_PARTITIONS, internal=False)
+consolidation_topic = app.topic(REPORTS_ENRICHED.name, REVIEWS.name, MENTIONS_ENRICHED.name,
+                                partitions=REGION_PARTITIONS, internal=False)
 sites_topic = app.topic(SITES.name, partitions=SITES.partitions, internal=False)
 mentions_raw_topic = app.topic(MENTIONS_RAW.name, partitions=MENTIONS_RAW.partitions, internal=False)
 mentions_enriched_topic = app.topic(MENTIONS_ENRICHED.name, partitions=MENTIONS_ENRICHED.partitions, internal=False)
@@ -98,6 +102,10 @@ deadletter_topic = app.topic(DEADLETTER.name, partitions=DEADLETTER.partitions, 
 
 versions = app.Table("report-versions", default=None, partitions=REPORTS_RAW.partitions)
 groups = app.Table("site-groups", default=None, partitions=REGION_PARTITIONS)
+# Per regency: its groups' keys (to find the sites a mention corroborates) and its recent relevant mentions
+# (so a site reported after people posted about it still gets those posts).
+regency_groups = app.Table("regency-groups", default=None, partitions=REGION_PARTITIONS)
+regency_mentions = app.Table("regency-mentions", default=None, partitions=REGION_PARTITIONS)
 
 install_pages(app)
 
@@ -157,85 +165,147 @@ def _version(report_id: str) -> VersionRecord | None:
     return VersionRecord.from_dict(raw) if raw else None
 
 
-class GroupCache:
-    """Deserialised group states of this worker's partitions, so a busy group is not re-read from its JSON
-    on every message. The table stays the source of truth: the cache is dropped at every rebalance."""
+class StateCache:
+    """Deserialised table values of this worker's partitions, so a busy key is not re-read from its JSON on
+    every message. The table stays the source of truth: the caches are dropped at every rebalance."""
 
-    def __init__(self, limit: int = 50_000) -> None:
-        self.limit = limit
-        self.states: OrderedDict[str, GroupState] = OrderedDict()
+    def __init__(self, table: faust.Table, load: Callable[[object], object], dump: Callable[[object], object],
+                 limit: int = 50_000) -> None:
+        self.table, self.load, self.dump, self.limit = table, load, dump, limit
+        self.values: OrderedDict[str, object] = OrderedDict()
+        self.dirty: dict[str, faust.EventT] = {}
 
-    def get(self, key: str) -> GroupState | None:
-        state = self.states.get(key)
-        if state is not None:
-            self.states.move_to_end(key)
-            return state
-        raw = groups.get(key)
-        if not raw:
+    def get(self, key: str) -> object | None:
+        value = self.values.get(key)
+        if value is not None:
+            self.values.move_to_end(key)
+            return value
+        raw = self.table.get(key)
+        if raw is None:
             return None
-        state = GroupState.model_validate(raw)
-        self.put(key, state)
-        return state
+        value = self.load(raw)
+        self.values[key] = value
+        self._trim()
+        return value
 
-    def put(self, key: str, state: GroupState) -> None:
-        self.states[key] = state
-        self.states.move_to_end(key)
-        while len(self.states) > self.limit:
-            self.states.popitem(last=False)
+    def put(self, key: str, value: object, event: faust.EventT) -> None:
+        """Keep `value` and write it to the table at the end of the batch (with the event that last touched it,
+        whose partition is the key's)."""
+        self.values[key] = value
+        self.values.move_to_end(key)
+        self.dirty[key] = event
+        self._trim()
+
+    def flush(self) -> None:
+        for key, event in self.dirty.items():
+            value = self.values.get(key)
+            if value is None:  # trimmed before the flush: re-derive nothing, the table write is what matters
+                continue
+            with current_event(event):
+                self.table[key] = self.dump(value)
+        self.dirty.clear()
+
+    def _trim(self) -> None:
+        while len(self.values) > self.limit:
+            key, _ = next(iter(self.values.items()))
+            if key in self.dirty:  # never drop an unwritten value
+                break
+            self.values.popitem(last=False)
 
     def clear(self) -> None:
-        self.states.clear()
+        self.values.clear()
+        self.dirty.clear()
 
 
-group_cache = GroupCache()
+group_cache = StateCache(groups, GroupState.model_validate, lambda g: g.model_dump(mode="json"))
+regency_group_cache = StateCache(regency_groups, list, list)
+regency_mention_cache = StateCache(regency_mentions, RegencyMentions.model_validate,
+                                   lambda r: r.model_dump(mode="json"))
+CACHES = (group_cache, regency_group_cache, regency_mention_cache)
 
 
 @app.on_partitions_revoked.connect
-async def _forget_groups(app: faust.App, revoked: set, **kwargs: object) -> None:  # noqa: ARG001
-    group_cache.clear()
+async def _forget_caches(app: faust.App, revoked: set, **kwargs: object) -> None:  # noqa: ARG001
+    for cache in CACHES:
+        cache.clear()
 
 
 @app.agent(consolidation_topic)
 async def consolidate(stream: faust.StreamT) -> None:
-    """Stage 2: sites from reports and reviews; changed sites out on the compacted `sites` topic.
+    """Stage 2: sites from reports, reviews and mentions; changed sites out on the compacted `sites` topic.
 
-    Batched: each group touched by a batch is written to its table once, and each changed site sent once
-    with its final state, however many of the batch's messages touched it.
+    Batched: each key touched by a batch is written to its table once, and each changed site sent once with
+    its final state, however many of the batch's messages touched it.
     """
     async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):
         await process_consolidation_batch(batch)
 
 
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
-    dirty: dict[str, tuple[faust.EventT, GroupState]] = {}
     out: dict[str, Site | None] = {}
     for event in batch:
         try:
-            key, outcome = consolidate_one(event)
+            outcomes = consolidate_one(event)
         except (ValidationError, ValueError, KeyError) as err:
             await send_dead_letter(event, "enrich.consolidate", "invalid_schema", str(err))
             continue
-        group_cache.put(key, outcome.state)
-        dirty[key] = (event, outcome.state)
-        for site in outcome.changed:
-            out[site.site_id] = site
-        for site_id in outcome.removed:
-            out[site_id] = None
-    for key, (event, state) in dirty.items():
-        with current_event(event):  # the changelog partition is the one this group's messages came from
-            groups[key] = state.model_dump(mode="json")
+        for key, outcome in outcomes:
+            if outcome.status not in ("duplicate", "stale"):
+                group_cache.put(key, outcome.state, event)
+            for site in outcome.changed:
+                out[site.site_id] = site
+            for site_id in outcome.removed:
+                out[site_id] = None
+    for cache in CACHES:
+        cache.flush()
     for site_id, site in out.items():
         await sites_topic.send(key=site_id.encode(), value=site.model_dump_json().encode() if site else None)
 
 
-def consolidate_one(event: faust.EventT) -> tuple[str, Outcome]:
-    if event.message.topic == REVIEWS.name:
+def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
+    """Apply one message to the group(s) it concerns; the (group key, outcome) pairs to keep and emit."""
+    topic = event.message.topic
+    if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        return key, apply_review(group_cache.get(key), review, RULES)
+        return [(key, apply_review(group_cache.get(key), review, RULES))]
+    if topic == MENTIONS_ENRICHED.name:
+        return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
     er = EnrichedReport.model_validate_json(event.message.value or b"")
     key = group_key(er.geo, er.report.hazard)
-    return key, apply_report(group_cache.get(key), er, RULES)
+    state = group_cache.get(key)
+    if state is None and er.action == "upsert":
+        state = new_group(key, er, event)
+    return [(key, apply_report(state, er, RULES))]
+
+
+def new_group(key: str, er: EnrichedReport, event: faust.EventT) -> GroupState:
+    """A group's first report: register the group with its regency and give it the posts already seen."""
+    regency = er.geo.partition_key
+    keys = regency_group_cache.get(regency) or []
+    regency_group_cache.put(regency, sorted({*keys, key}), event)
+    known = regency_mention_cache.get(regency)
+    seeded = {m.mention_id: m for m in known.for_group(key)} if known else {}
+    return GroupState(group_key=key, hazard=er.report.hazard, mentions=seeded)
+
+
+def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, Outcome]]:
+    am = area_mention(me)
+    if am is None:
+        return []
+    regency = me.geo.partition_key
+    known = regency_mention_cache.get(regency) or RegencyMentions()
+    if known.add(am):
+        regency_mention_cache.put(regency, known, event)
+        MENTIONS.labels("attachable").inc()
+    # Applied to the groups even when the regency knew it: a redelivery after a crash between the two writes
+    # must still reach the groups (apply_mention is idempotent by mention id).
+    outcomes = []
+    for key in groups_for(am, regency_group_cache.get(regency) or []):
+        state = group_cache.get(key)
+        if state is not None:
+            outcomes.append((key, apply_mention(state, am.ref, RULES)))
+    return outcomes
 
 
 @app.agent(mentions_raw_topic)
