@@ -58,7 +58,12 @@ lint: install
 run: install kafka-fetch data
 	$(BIN)/python -m services.demo
 
+# PostGIS (for the geotagging comparison) comes from Debian; the benchmark says so and goes on without it.
 bench: install kafka-fetch data
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	-test -f /usr/share/postgresql/15/extension/postgis.control || \
+	  (apt-get install -y -q postgresql postgresql-15-postgis-3 >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q postgresql postgresql-15-postgis-3 >/dev/null))
 	$(BIN)/python bench/run_all.py
 
 schemas: install
