@@ -89,7 +89,8 @@ def main() -> int:
             auth = Path(tmp) / "auth.json"
             auth.write_text(json.dumps([{"token": "bench", "role": "volunteer", "name": "bench"}]))
             env = {**os.environ, "SIAGA_KAFKA": cluster.bootstrap, "SIAGA_AUTH_FILE": str(auth),
-                   "SIAGA_LOG_LEVEL": "WARNING", "SIAGA_MAX_BODY_BYTES": str(8 * 1024 * 1024)}
+                   "SIAGA_LOG_LEVEL": "WARNING", "SIAGA_MAX_BODY_BYTES": str(8 * 1024 * 1024),
+                   "SIAGA_RATE_PER_TOKEN": "0"}  # the load generator floods with one token on purpose
             bare_port, ingest_port = local_kafka.free_port(), local_kafka.free_port()
             procs.append(serve("bench.bare_app:app", bare_port, env))
             procs.append(serve("services.ingest.app:build", ingest_port, env, factory=True))

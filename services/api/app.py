@@ -1,35 +1,54 @@
-"""The situation API: aggregated views for disaster managers, built from the `sites` topic.
+"""The situation API: what disaster managers, coordinators and communications teams read, built from the
+`sites` topic, and where coordinators' review decisions enter Kafka.
 
-Routes only translate HTTP into calls of the pure core (services.core.aggregate); the read model is a
-replica of Kafka, rebuilt at every start.
+Routes (services/api/routes_*.py) only translate HTTP into calls of pure code (services.core.*, and the
+HTTP-free helpers here: views/privacy, reviews, stream, geo_layers); the read model is a replica of Kafka,
+rebuilt at every start.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections import OrderedDict
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from schemas import Hazard
-from schemas.api import SituationResponse
+from services.api.cache import AnswerCache
 from services.api.consumer import SitesFollower
+from services.api.geo_layers import AreaShapes
 from services.api.readmodel import ReadModel
-from services.common.auth import Principal, TokenStore, require
+from services.api.reviews import IdempotencyMemory
+from services.api.stream import StreamHub
+from services.common.auth import TokenStore
 from services.common.config import Settings, settings
+from services.common.kafka_io import AsyncProducer
 from services.common.logs import setup_logging
-from services.common.metrics import instrument, metrics_response
+from services.common.metrics import instrument
 from services.common.topics import ensure_topics_in_background
-from services.core.aggregate import situation
 
 log = logging.getLogger("siaga.api")
-READERS = ("manager", "coordinator")
+
+DESCRIPTION = """
+Aggregated rapid-assessment figures by admin area for PMI and CVTL, the sites behind them, live changes,
+review decisions and exports.
+
+**Access** (bearer tokens from `SIAGA_AUTH_FILE`): `manager` reads everything except personal data;
+`coordinator` reads everything, sees reporters' names and phones and records reviews; `comms` reads verified
+sites, verified figures and exports of verified sites only; `admin` may do everything; `volunteer` tokens
+read nothing here. 401 = no or unknown token, 403 = the role may not do this.
+
+**Freshness**: every answer carries `as_of` (and the header `X-Siaga-As-Of`); `X-Siaga-Ready: false` while
+the read model is still replaying Kafka after a start (`/readyz` says 503 until then).
+
+**Areas**: Indonesia by Kemendagri 2025 codes (`72.71`), Timor-Leste by OCHA P-codes (`TL01`); HDX P-codes
+(`ID7271`) are accepted in `area` and translated.
+"""
 
 
-def create_app(cfg: Settings | None = None, follow: bool = True) -> FastAPI:
+def create_app(cfg: Settings | None = None, follow: bool = True, shapes: AreaShapes | None = None) -> FastAPI:
     cfg = cfg or settings()
     model = ReadModel()
 
@@ -40,66 +59,56 @@ def create_app(cfg: Settings | None = None, follow: bool = True) -> FastAPI:
             ensure_topics_in_background(cfg)
             follower = SitesFollower(cfg.kafka, model)
             follower.start()
+            app.state.shapes.warm((2, 1, 3))  # first map request must not wait for the polygons
         app.state.follower = follower
         yield
         if follower is not None:
             follower.stop()
+        app.state.producer.close()
 
-    app = FastAPI(title="Siaga situation API", version="1", lifespan=lifespan,
-                  description="Aggregated rapid-assessment figures by admin area, for PMI and CVTL.")
+    app = FastAPI(title="Siaga situation API", version="1", lifespan=lifespan, description=DESCRIPTION,
+                  openapi_tags=[
+                      {"name": "situation", "description": "Totals per admin area, as JSON and GeoJSON"},
+                      {"name": "sites", "description": "The sites behind the totals, their timelines and mentions"},
+                      {"name": "figures", "description": "Verified figures with ready-to-post text"},
+                      {"name": "review", "description": "Coordinators' decisions (onto the `reviews` topic)"},
+                      {"name": "stream", "description": "Live site changes (Server-Sent Events)"},
+                      {"name": "exports", "description": "CSV with HXL hashtags, and GeoJSON"},
+                      {"name": "ops", "description": "Health, readiness, metrics"}])
     app.state.cfg = cfg
     app.state.model = model
+    app.state.follower = None
     app.state.tokens = TokenStore.from_file(cfg.auth_file)
+    app.state.shapes = shapes or AreaShapes()
+    app.state.cache = AnswerCache(lambda: model.version,
+                                  ttl_s=float(os.environ.get("SIAGA_API_CACHE_TTL_S", "2")))
+    app.state.id_cache = OrderedDict()
+    app.state.hub = StreamHub(model)
+    app.state.heartbeat_s = 15.0
+    app.state.idempotency = IdempotencyMemory()
+    app.state.producer = AsyncProducer(cfg.kafka, timeout_s=cfg.produce_timeout_s, client_id="siaga-api")
     instrument(app, "api")
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
-        follower = app.state.follower
-        return {"status": "ok", "sites": len(model.sites), "ready": model.ready,
-                "kafka_error": follower.error if follower else None}
+    from services.api import (
+        routes_export,
+        routes_figures,
+        routes_ops,
+        routes_review,
+        routes_sites,
+        routes_situation,
+        routes_stream,
+    )
 
-    @app.get("/readyz", tags=["ops"])
-    async def readyz() -> JSONResponse:
-        """Ready once the read model has replayed the `sites` topic up to where it ended at start."""
-        body = {"ready": model.ready, "sites": len(model.sites)}
-        return JSONResponse(body, status_code=200 if model.ready else 503)
-
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics():  # noqa: ANN202
-        return metrics_response()
-
-    @app.get("/v1/situation", response_model=SituationResponse, tags=["situation"])
-    async def get_situation(
-        level: Annotated[int, Query(ge=1, le=4, description="1 province, 2 regency/city, 3 district, 4 village")] = 2,
-        hazard: Hazard | None = None,
-        since: datetime | None = Query(None, description="Only sites seen at or after this time (RFC 3339)"),
-        until: datetime | None = Query(None, description="Only sites first seen before this time"),
-        status: Literal["all", "verified"] = "all",
-        area: str | None = Query(None, description="Code prefix: Kemendagri (72.71), TL P-code or HDX (ID7271)"),
-        principal: Principal = Depends(require(*READERS)),
-    ) -> SituationResponse:
-        """Per area at `level`: sites, reports, summed figures with min–max ranges; `as_of` says how fresh."""
-        prefix = resolve_area(area)
-        return situation(model.snapshot(), level, hazard=hazard, since=since, until=until, status=status,
-                         area_prefix=prefix)
-
+    for module in (routes_ops, routes_situation, routes_sites, routes_figures, routes_review, routes_stream,
+                   routes_export):
+        app.include_router(module.router)
     return app
-
-
-def resolve_area(area: str | None) -> str | None:
-    """Accept Kemendagri codes, Timor-Leste P-codes and HDX P-codes (ID + BPS code) for Indonesia."""
-    if not area:
-        return None
-    from services.core.gazetteer import get_gazetteer
-
-    code = get_gazetteer().to_kemendagri(area.strip())
-    if code is None:
-        raise HTTPException(422, f"unknown area code {area!r}: use a Kemendagri code (72.71), a Timor-Leste "
-                                 "P-code (TL01) or an HDX P-code with a BPS crosswalk entry (ID7271)")
-    return code
 
 
 def build() -> FastAPI:
     """Entry point for `uvicorn --factory services.api.app:build` (and `python -m services.api`)."""
     setup_logging("api")
+    # Answers are recomputed in worker threads while the event loop serves cached bytes: hand the GIL over
+    # more often (default 5 ms) so a recomputation does not add its slices to every waiting request.
+    sys.setswitchinterval(0.001)
     return create_app()

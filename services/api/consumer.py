@@ -6,6 +6,7 @@ whole read model. `ready` turns true once the end offsets seen at start have bee
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -23,14 +24,14 @@ class SitesFollower(threading.Thread):
         self.bootstrap = bootstrap
         self.model = model
         self.topic = topic
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.error: str | None = None
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self._follow()
             except Exception as err:  # broker gone: keep serving what we have, retry
@@ -46,7 +47,7 @@ class SitesFollower(threading.Thread):
                                  max_partition_fetch_bytes=16 * 1024 * 1024)
         try:
             parts = None
-            while parts is None and not self._stop.is_set():
+            while parts is None and not self._stopping.is_set():
                 parts = consumer.partitions_for_topic(self.topic)
                 if parts is None:
                     time.sleep(0.5)
@@ -59,19 +60,32 @@ class SitesFollower(threading.Thread):
             targets = consumer.end_offsets(tps)
             self.error = None
             last_lag = 0.0
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200, max_records=5000)
-                for records in batches.values():
-                    for rec in records:
-                        self.model.apply(rec.key, rec.value)
-                if not self.model.ready and all(consumer.position(tp) >= targets[tp] for tp in tps):
-                    self.model.ready = True
-                    log.info("read model caught up", extra={"sites": len(self.model.sites)})
-                now = time.monotonic()
-                if now - last_lag > 5:
-                    last_lag = now
-                    ends = consumer.end_offsets(tps)
-                    for tp in tps:
-                        CONSUMER_LAG.labels("api", tp.topic, str(tp.partition)).set(ends[tp] - consumer.position(tp))
+            # Replaying 100,000 sites allocates millions of long-lived objects: with the cyclic GC on, its
+            # repeated full collections cost more than the parsing itself. Off until caught up.
+            paused_gc = not self.model.ready and gc.isenabled()
+            if paused_gc:
+                gc.disable()
+            try:
+                self._consume(consumer, tps, targets, last_lag)
+            finally:
+                if paused_gc:
+                    gc.enable()
         finally:
             consumer.close()
+
+    def _consume(self, consumer, tps: list, targets: dict, last_lag: float) -> None:  # noqa: ANN001
+        while not self._stopping.is_set():
+            batches = consumer.poll(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for rec in records:
+                    self.model.apply(rec.key, rec.value)
+            if not self.model.ready and all(consumer.position(tp) >= targets[tp] for tp in tps):
+                gc.enable()
+                self.model.mark_ready()
+                log.info("read model caught up", extra={"sites": len(self.model.sites)})
+            now = time.monotonic()
+            if now - last_lag > 5:
+                last_lag = now
+                ends = consumer.end_offsets(tps)
+                for tp in tps:
+                    CONSUMER_LAG.labels("api", tp.topic, str(tp.partition)).set(ends[tp] - consumer.position(tp))
