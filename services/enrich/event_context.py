@@ -1,7 +1,7 @@
-"""Make a faust table write inside a `take_events` batch land on the right changelog partition.
+"""Make a faust table write inside a batch (services.enrich.batching) land on the right changelog partition.
 
 faust finds the partition of a table write from the *current event*, a context variable that its stream
-iteration sets for one event at a time. Batching with `stream.take_events` (needed so a batch of reports
+iteration sets for one event at a time. Processing a batch after iteration moved on (needed so a batch of reports
 becomes one vectorised geotag query) leaves that variable unset, so we set it per event ourselves.
 """
 
