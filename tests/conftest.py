@@ -43,6 +43,20 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         cluster.stop()
 
 
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A broker for one test module alone: for tests that compare totals, which the other modules' records
+    on the session broker would otherwise swell."""
+    cluster = local_kafka.Cluster(tmp_path_factory.mktemp("kafka-own"), port=0).start(timeout_s=90)
+    try:
+        from services.common.topics import ensure_topics
+
+        ensure_topics(cluster.bootstrap)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka(kafka_cluster) -> str:  # noqa: ANN001
     """Bootstrap address of the session's real broker, with Siaga's topics created."""

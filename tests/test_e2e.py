@@ -24,9 +24,9 @@ def free_ports(n: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka: str, auth_file, tmp_path_factory) -> Stack:  # noqa: ANN001
+def stack(own_kafka, auth_file, tmp_path_factory) -> Stack:  # noqa: ANN001
     ingest, api, enrich = free_ports(3)
-    s = Stack(kafka=kafka, workdir=tmp_path_factory.mktemp("stack"), auth_file=auth_file,
+    s = Stack(kafka=own_kafka.bootstrap, workdir=tmp_path_factory.mktemp("stack"), auth_file=auth_file,
               ingest_port=ingest, api_port=api, enrich_port=enrich)
     try:
         s.start(timeout_s=120)
@@ -123,7 +123,8 @@ def post_mention(ingest: str, text: str, when: str) -> str:
     return mid
 
 
-def test_mentions_are_enriched_keyed_by_regency_and_attached_to_sites(stack: Stack, kafka: str) -> None:
+def test_mentions_are_enriched_keyed_by_regency_and_attached_to_sites(stack: Stack, own_kafka) -> None:  # noqa: ANN001
+    kafka = own_kafka.bootstrap
     from tests.kafka_utils import read_topic
 
     ingest = stack.services["ingest"].url

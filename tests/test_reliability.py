@@ -24,20 +24,6 @@ from tests.conftest import bearer
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
 
-@pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory):  # noqa: ANN001, ANN201
-    from local_kafka import Cluster  # loaded by conftest
-
-    from services.common.topics import ensure_topics
-
-    cluster = Cluster(tmp_path_factory.mktemp("kafka-rel"), port=0).start(timeout_s=90)
-    try:
-        ensure_topics(cluster.bootstrap)
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 class Feeder(threading.Thread):
     """Posts the scenario in small batches, retrying until each valid report got its 202 (like a phone)."""
 
