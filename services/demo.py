@@ -83,7 +83,11 @@ def main() -> int:
         print(f"  accepted {result.accepted}, refused as invalid {result.invalid + result.unreadable}")
         api = stack.services["api"].url
         headers = {"Authorization": f"Bearer {tokens['manager']}"}
-        answer = wait_for_situation(api, headers, expected_sites=scenario.truth.get("sites"))
+        mentions = demo_mentions(scenario, demo_dir)
+        if mentions is not None:
+            sent = replay(mentions, stack.services["ingest"].url, tokens["coordinator"], batch=200)
+            print(f"  social media posts replayed: {sent.accepted}")
+        answer = wait_for_situation(api, headers, expected_sites=len(scenario.truth["sites"]))
         print_banner(stack, tokens, answer)
         while not stopping:
             time.sleep(0.5)
@@ -96,6 +100,35 @@ def main() -> int:
             print("stopping Kafka ...")
             cluster.stop()
     return 0
+
+
+def demo_mentions(scenario, demo_dir: Path) -> Path | None:  # noqa: ANN001 - services.core.scenario.Scenario
+    """Posts as people wrote them about the scenario's villages (Bahasa Indonesia), as JSON lines of
+    SocialMention: they corroborate the sites and never change a figure."""
+    from datetime import timedelta
+
+    from services.core.gazetteer import get_gazetteer
+    from services.core.scenario import PRESETS
+
+    places = get_gazetteer().places
+    start = PRESETS["palu"].start
+    words = {"earthquake": "Gempa kuat", "landslide": "Longsor", "tsunami": "Tsunami"}
+    lines = []
+    for i, site in enumerate(scenario.truth["sites"][:40]):
+        village = places.get(site["village"])
+        regency = places.get(".".join(site["village"].split(".")[:2]))
+        if village is None or regency is None:
+            continue
+        text = (f"{words.get(site['hazard'], 'Bencana')} di Kelurahan {village.name}, {regency.name}, banyak rumah "
+                f"rusak, warga mengungsi dan butuh tenda serta air bersih")
+        when = start + timedelta(hours=2 + i % 12)
+        lines.append(json.dumps({"id": f"x:demo{i}", "platform": "x", "text": text,
+                                 "created_at": when.isoformat()}))
+    if not lines:
+        return None
+    path = demo_dir / "palu-2018-posts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def wait_for_situation(api: str, headers: dict, expected_sites: int | None, timeout_s: float = 60.0) -> dict:

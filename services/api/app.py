@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from services.api.cache import AnswerCache
 from services.api.consumer import SitesFollower
 from services.api.geo_layers import AreaShapes
+from services.api.mentions_model import MentionsModel
 from services.api.readmodel import ReadModel
 from services.api.reviews import IdempotencyMemory
 from services.api.stream import StreamHub
@@ -27,7 +28,7 @@ from services.common.config import Settings, settings
 from services.common.kafka_io import AsyncProducer
 from services.common.logs import setup_logging
 from services.common.metrics import instrument
-from services.common.topics import ensure_topics_in_background
+from services.common.topics import MENTIONS_ENRICHED, ensure_topics_in_background
 
 log = logging.getLogger("siaga.api")
 
@@ -51,19 +52,23 @@ the read model is still replaying Kafka after a start (`/readyz` says 503 until 
 def create_app(cfg: Settings | None = None, follow: bool = True, shapes: AreaShapes | None = None) -> FastAPI:
     cfg = cfg or settings()
     model = ReadModel()
+    mentions = MentionsModel()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
-        follower = None
+        follower = mention_follower = None
         if follow:
             ensure_topics_in_background(cfg)
             follower = SitesFollower(cfg.kafka, model)
             follower.start()
+            mention_follower = SitesFollower(cfg.kafka, mentions, topic=MENTIONS_ENRICHED.name)
+            mention_follower.start()
             app.state.shapes.warm((2, 1, 3))  # first map request must not wait for the polygons
         app.state.follower = follower
         yield
-        if follower is not None:
-            follower.stop()
+        for f in (follower, mention_follower):
+            if f is not None:
+                f.stop()
         app.state.producer.close()
 
     app = FastAPI(title="Siaga situation API", version="1", lifespan=lifespan, description=DESCRIPTION,
@@ -77,6 +82,7 @@ def create_app(cfg: Settings | None = None, follow: bool = True, shapes: AreaSha
                       {"name": "ops", "description": "Health, readiness, metrics"}])
     app.state.cfg = cfg
     app.state.model = model
+    app.state.mentions = mentions
     app.state.follower = None
     app.state.tokens = TokenStore.from_file(cfg.auth_file)
     app.state.shapes = shapes or AreaShapes()
@@ -94,13 +100,14 @@ def create_app(cfg: Settings | None = None, follow: bool = True, shapes: AreaSha
         routes_figures,
         routes_ops,
         routes_review,
+        routes_signals,
         routes_sites,
         routes_situation,
         routes_stream,
     )
 
     for module in (routes_ops, routes_situation, routes_sites, routes_figures, routes_review, routes_stream,
-                   routes_export):
+                   routes_export, routes_signals):
         app.include_router(module.router)
     return app
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from services.api.mentions_model import MentionsModel
 from services.api.readmodel import ReadModel
 from services.common.metrics import CONSUMER_LAG
 from services.common.topics import SITES
@@ -19,7 +20,7 @@ log = logging.getLogger("siaga.api.consumer")
 
 
 class SitesFollower(threading.Thread):
-    def __init__(self, bootstrap: str, model: ReadModel, topic: str = SITES.name) -> None:
+    def __init__(self, bootstrap: str, model: ReadModel | MentionsModel, topic: str = SITES.name) -> None:
         super().__init__(name="sites-follower", daemon=True)
         self.bootstrap = bootstrap
         self.model = model
@@ -82,7 +83,7 @@ class SitesFollower(threading.Thread):
             if not self.model.ready and all(consumer.position(tp) >= targets[tp] for tp in tps):
                 gc.enable()
                 self.model.mark_ready()
-                log.info("read model caught up", extra={"sites": len(self.model.sites)})
+                log.info("read model caught up", extra={"topic": self.topic, "records": len(self.model)})
             now = time.monotonic()
             if now - last_lag > 5:
                 last_lag = now

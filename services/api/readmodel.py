@@ -105,6 +105,9 @@ class ReadModel:
             except Exception:  # a broken listener must never stop the read model
                 log.exception("read model listener failed")
 
+    def __len__(self) -> int:
+        return len(self.sites)
+
     def mark_ready(self) -> None:
         """Caught up with the topic: build the running area totals, then freeze what was loaded out of the GC's
         way (100,000 sites are millions of objects that a full collection would otherwise walk, stalling

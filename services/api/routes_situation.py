@@ -26,6 +26,7 @@ from services.api.deps import (
 from services.common.auth import Principal
 from services.core.aggregate import UNLOCATED
 from services.core.geojson import area_feature, feature_collection
+from services.core.signals import counts_by_area
 
 router = APIRouter(tags=["situation"])
 
@@ -56,6 +57,11 @@ def _areas(request: Request, level: int, hazard: Hazard | None, since: datetime 
            status: str, prefix: str | None) -> tuple[list[dict], datetime]:
     model = model_of(request)
     areas = model.area_totals(level, hazard, since, until, status, prefix)
+    # Distinct posts per area: summing the sites' counts would count a post naming a regency once per site.
+    distinct = counts_by_area(request.app.state.mentions.snapshot(), level, hazard.value if hazard else None,
+                              _ts(since), _ts(until))
+    for a in areas:
+        a["mentions"] = distinct.get(a["code"], 0)
     as_of = max((a["last_update"] for a in areas), default=None) or model.newest or datetime.now(UTC)
     return areas, as_of
 
@@ -72,7 +78,8 @@ async def get_situation(request: Request, level: Level = 2, hazard: HazardQ = No
     st = effective_status(principal, status)
     prefix = resolve_area(area)
     since, until = _aware(since), _aware(until)
-    key = ("situation", level, hazard, _ts(since), _ts(until), st, prefix, model.ready)
+    key = ("situation", level, hazard, _ts(since), _ts(until), st, prefix, model.ready,
+           request.app.state.mentions.version)
 
     def compute() -> Answer:
         areas, as_of = _areas(request, level, hazard, since, until, st, prefix)
@@ -119,7 +126,8 @@ async def get_situation_geojson(
     if include_empty and level == 4:
         raise HTTPException(422, "include_empty is for levels 1-3")
     shapes = request.app.state.shapes
-    key = ("geojson", level, hazard, _ts(since), _ts(until), st, prefix, include_empty, model.ready)
+    key = ("geojson", level, hazard, _ts(since), _ts(until), st, prefix, include_empty, model.ready,
+           request.app.state.mentions.version)
 
     def compute() -> Answer:
         areas, as_of = _areas(request, level, hazard, since, until, st, prefix)
