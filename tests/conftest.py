@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,9 @@ def _load_local_kafka():
 local_kafka = _load_local_kafka()  # importable as `local_kafka` by the tests from here on
 
 
-@pytest.fixture(scope="session")
-def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    root = tmp_path_factory.mktemp("kafka")
+@contextmanager
+def running_broker(root: Path) -> Iterator[object]:
+    """A single-node broker under `root` with Siaga's topics, stopped on exit."""
     cluster = local_kafka.Cluster(root, port=0, nodes=1).start(timeout_s=90)
     try:
         from services.common.topics import ensure_topics
@@ -43,18 +44,18 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    with running_broker(tmp_path_factory.mktemp("kafka")) as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="module")
 def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A broker for one test module alone: for tests that compare totals, which the other modules' records
     on the session broker would otherwise swell."""
-    cluster = local_kafka.Cluster(tmp_path_factory.mktemp("kafka-own"), port=0).start(timeout_s=90)
-    try:
-        from services.common.topics import ensure_topics
-
-        ensure_topics(cluster.bootstrap)
+    with running_broker(tmp_path_factory.mktemp("kafka-own")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -197,7 +197,7 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 def test_cli_end_to_end(geotagger: Geotagger, petabencana: gpd.GeoDataFrame, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(geotag_module, "_instance", geotagger)  # reuse the session's index
+    monkeypatch.setattr(geotag_module._shared, "_value", geotagger)  # reuse the session's index
     rows = [{"id": str(i), "lon": repr(p.x), "lat": repr(p.y), "place_text": "", "source": s}
             for i, (p, s) in enumerate(zip(petabencana.geometry, petabencana["source"], strict=True))]
     rows += [

@@ -13,7 +13,6 @@ lineage including itself (a regency's `adm2` is its own code), as in the source 
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.geo import GeoTag, GeotagMethod
+from services.core.shared import Shared
 
 # Admin prefixes people write before names, longest first. Value: (country, level, kind) hint or None.
 _PREFIX_HINTS: list[tuple[str, tuple[str | None, int, str | None]]] = [
@@ -327,15 +327,9 @@ def _timor_leste_places(base: Path | None) -> Iterable[Place]:
                         code if level == 3 else None, float(lat), float(lon), TL_KIND[level])
 
 
-_lock = threading.Lock()
-_instance: Gazetteer | None = None
+_shared: Shared[Gazetteer] = Shared(lambda: Gazetteer.load())
 
 
 def get_gazetteer() -> Gazetteer:
     """The process-wide gazetteer, loaded on first use (about a second)."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = Gazetteer.load()
-    return _instance
+    return _shared.get()

@@ -27,7 +27,6 @@ import contextlib
 import ctypes
 import gc
 import math
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from schemas.geo import GeoTag
 from schemas.report import FieldReport
 from services.core import admin_data
 from services.core.gazetteer import Gazetteer, get_gazetteer
+from services.core.shared import Shared
 
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
@@ -452,15 +452,9 @@ def _first_hits(tree: shapely.STRtree, points: np.ndarray) -> tuple[np.ndarray, 
     return q[keep], t[keep]
 
 
-_lock = threading.Lock()
-_instance: Geotagger | None = None
+_shared: Shared[Geotagger] = Shared(lambda: Geotagger())
 
 
 def get_geotagger() -> Geotagger:
     """The process-wide geotagger (village polygons when present), built on first use."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = Geotagger()
-    return _instance
+    return _shared.get()

@@ -14,7 +14,6 @@ ambiguous is answered at the lowest level the candidates share, or not at all. N
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from services.core.mentions.landmarks import VOLCANOES
 from services.core.mentions.lexicon import HAZARD_TERMS
 from services.core.mentions.normalise import Tokens, fold_accents
 from services.core.mentions.wordlists import COMMON_ID, STOPWORDS
+from services.core.shared import Shared
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _NAME_ABBR = {"kec": "kecamatan", "kab": "kabupaten", "kel": "kelurahan", "ds": "desa", "kp": "kampung",
@@ -422,26 +422,23 @@ def _point_support(c: Cand, pt: tuple) -> float:
 
 # -- shared instance -------------------------------------------------------------------------------------
 
-_lock = threading.Lock()
-_parser: Geoparser | None = None
+def _build_geoparser() -> Geoparser:
+    from services.core.gazetteer import get_gazetteer
+
+    return Geoparser(get_gazetteer())
+
+
+_shared: Shared[Geoparser] = Shared(_build_geoparser)
 
 
 def get_geoparser() -> Geoparser:
     """The process-wide geoparser over the shared gazetteer (built once, about a second)."""
-    global _parser
-    if _parser is None:
-        with _lock:
-            if _parser is None:
-                from services.core.gazetteer import get_gazetteer
-
-                _parser = Geoparser(get_gazetteer())
-    return _parser
+    return _shared.get()
 
 
 def set_geoparser(parser: Geoparser | None) -> None:
     """For tests: use a parser over a small gazetteer."""
-    global _parser
-    _parser = parser
+    _shared.set(parser)
 
 
 def gazetteer_words(places: Iterable[Any] | None = None) -> set[str]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.common import HAZARD_ALIASES
 from services.core.mentions.wordlists import ABBREVIATIONS, COMMON_ID, STOPWORDS
+from services.core.shared import Shared
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\bt\.co/\S+|\S+@\S+\.[a-z]{2,}\b", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
@@ -129,31 +129,28 @@ def _base_words() -> set[str]:
     return words
 
 
-_lock = threading.Lock()
-_default: WordList | None = None
+def _build_wordlist() -> WordList:
+    extra: set[str] = set()
+    try:
+        from services.core.mentions.geoparse import gazetteer_words
+
+        extra = gazetteer_words()
+    except Exception:  # noqa: BLE001 - no gazetteer: split on common words only
+        extra = set()
+    return WordList(_base_words(), extra)
+
+
+_shared: Shared[WordList] = Shared(_build_wordlist)
 
 
 def default_wordlist() -> WordList:
     """Common words + hazard lexicon + gazetteer name parts (when the gazetteer is installed)."""
-    global _default
-    if _default is None:
-        with _lock:
-            if _default is None:
-                extra: set[str] = set()
-                try:
-                    from services.core.mentions.geoparse import gazetteer_words
-
-                    extra = gazetteer_words()
-                except Exception:  # noqa: BLE001 - no gazetteer: split on common words only
-                    extra = set()
-                _default = WordList(_base_words(), extra)
-    return _default
+    return _shared.get()
 
 
 def set_default_wordlist(words: WordList | None) -> None:
     """For tests and for a worker that loads a different gazetteer."""
-    global _default
-    _default = words
+    _shared.set(words)
 
 
 def fold_accents(s: str) -> str:

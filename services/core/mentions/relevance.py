@@ -20,7 +20,6 @@ import logging
 import os
 import pickle
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal
 
 from services.core.mentions.lexicon import HazardHit
 from services.core.mentions.wordlists import CHATTER_CUES, IMPACT_CUES
+from services.core.shared import Shared
 
 log = logging.getLogger("siaga.mentions.relevance")
 
@@ -193,20 +193,13 @@ def judge(normalised: Sequence[str], words: Sequence[Sequence[str]], hazards: Se
     return [Relevance(s >= THRESHOLD, round(s, 4), method) for s in scores]
 
 
-_lock = threading.Lock()
-_model: RelevanceModel | None = None
+_shared: Shared[RelevanceModel] = Shared(lambda: load_or_train())
 
 
 def get_model() -> RelevanceModel:
-    global _model
-    if _model is None:
-        with _lock:
-            if _model is None:
-                _model = load_or_train()
-    return _model
+    return _shared.get()
 
 
 def set_model(model: RelevanceModel | None) -> None:
     """For tests: force rules-only (RelevanceModel(None)) or a specific model."""
-    global _model
-    _model = model
+    _shared.set(model)
