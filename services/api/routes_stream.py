@@ -19,7 +19,7 @@ router = APIRouter(tags=["stream"])
 _require_reader = require(*READERS)
 
 
-def stream_access(request: Request,
+async def stream_access(request: Request,
                   access_token: Annotated[str | None, Query(
                       description="The bearer token, for browsers' EventSource (which cannot send headers). "
                                   "Prefer the Authorization header where you can.")] = None) -> Principal:
@@ -27,7 +27,7 @@ def stream_access(request: Request,
         scope = dict(request.scope)
         scope["headers"] = [*request.scope["headers"], (b"authorization", f"Bearer {access_token}".encode())]
         request = Request(scope)
-    return _require_reader(request)
+    return await _require_reader(request)
 
 
 @router.get("/v1/stream", responses={**COMMON_RESPONSES, 200: {
