@@ -171,8 +171,8 @@ def test_geojson_level4_points_without_village_polygons(app) -> None:  # noqa: A
 VILLAGES = village_polygons_path() or shared_data_dir() / "indonesia" / VILLAGE_POLYGONS
 
 
-@pytest.mark.skipif(not VILLAGES.is_file(), reason="village polygons not installed (make data)")
 def test_geojson_level4_village_polygons(auth_file) -> None:  # noqa: ANN001
+    assert VILLAGES.is_file(), f"village polygons expected at {VILLAGES}: `make data` copies them"
     app = create_app(Settings(auth_file=str(auth_file)), follow=False, shapes=AreaShapes(village_polygons=VILLAGES))
     put(app, make_site(1, "72.71.01.1004"))
     app.state.model.ready = True

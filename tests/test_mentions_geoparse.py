@@ -90,10 +90,9 @@ def test_multiword_directional_base(gp: Geoparser) -> None:
     assert 0.0 <= r.confidence <= 1.0
 
 
-@pytest.mark.skipif(not (shared_data_dir() / "reports/petabencana_jakarta_2017-02.geojson").is_file(),
-                    reason="PetaBencana reports not in the shared data directory")
 def test_petabencana_regency_precision() -> None:
     """Real flood reports geoparsed without their point; truth is the regency the point lies in."""
+    assert (shared_data_dir() / "reports/petabencana_jakarta_2017-02.geojson").is_file(), "shared data missing"
     sys.path.insert(0, str(BENCH))
     from eval_mentions import evaluate_geoparse
 

@@ -129,7 +129,6 @@ def test_geotagger_checks_steer_villages_and_points():
 
 @pytest.mark.parametrize("level", [2, 4])
 def test_consolidate_cli_matches_truth_with_the_real_geotagger(tmp_path, capsys, level):
-    pytest.importorskip("services.core.geotag")
     out, truth, sites = tmp_path / "r.jsonl", tmp_path / "t.json", tmp_path / "s.jsonl"
     cli_main(["scenario", "--seed", "9", "--sites", "60", "--preset", "jakarta", "--out", str(out),
               "--truth", str(truth)])
