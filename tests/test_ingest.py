@@ -97,3 +97,14 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     text = client.get("/metrics").text
     assert 'siaga_ingest_reports_total{outcome="accepted",reason=""}' in text
+
+
+def test_mention_authors_are_pseudonymised_before_kafka(client: TestClient, kafka: str) -> None:
+    mid = f"x:{uuid.uuid4().int % 10**12}"
+    m = {"id": mid, "platform": "x", "author": "@budi_palu", "text": "Banjir di Kelurahan Cawang",
+         "created_at": "2017-02-21T08:00:00+07:00"}
+    r = client.post("/v1/mentions", json=m, headers=bearer("coordinator"))
+    assert r.status_code == 202, r.text
+    stored = [rec for rec in read_topic(kafka, "mentions.raw", 1) if rec.key == mid.encode()]
+    assert len(stored) == 1 and b"budi" not in stored[0].value
+    assert json.loads(stored[0].value)["author"].startswith("a:")

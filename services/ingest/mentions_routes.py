@@ -11,6 +11,7 @@ from services.common.auth import Principal, require
 from services.common.kafka_io import Message
 from services.common.metrics import MENTIONS
 from services.common.topics import MENTIONS_RAW
+from services.core.mentions.parsers import pseudonymised
 from services.ingest.bodies import read_json_body
 from services.ingest.errors import field_errors, unavailable
 
@@ -21,7 +22,8 @@ router = APIRouter(tags=["mentions"])
              responses={422: {"description": "Invalid mention(s); nothing stored"},
                         503: {"description": "Kafka unavailable; nothing stored; retry"}})
 async def post_mentions(request: Request, principal: Principal = Depends(require("coordinator", "manager"))):
-    """Submit one SocialMention or a list of them. All-or-nothing: any invalid item rejects the request."""
+    """Submit one SocialMention or a list of them. All-or-nothing: any invalid item rejects the request.
+    An `author` that is not already a Siaga pseudonym is replaced by one before anything is stored."""
     app = request.app
     body = await read_json_body(request, app.state.cfg.max_body_bytes)
     items = body if isinstance(body, list) else [body]
@@ -30,7 +32,7 @@ async def post_mentions(request: Request, principal: Principal = Depends(require
     mentions: list[SocialMention] = []
     for i, item in enumerate(items):
         try:
-            mentions.append(SocialMention.model_validate(item))
+            mentions.append(pseudonymised(SocialMention.model_validate(item)))
         except ValidationError as err:
             MENTIONS.labels("rejected").inc()
             return JSONResponse({"detail": f"invalid mention at index {i}", "errors": field_errors(err)},

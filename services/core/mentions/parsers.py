@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import warnings
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -51,6 +52,17 @@ def author_pseudonym(platform: str, account_id: str | int | None) -> str | None:
         _KEY = _author_key()
     digest = hmac.new(_KEY, f"{platform}:{str(account_id).lower()}".encode(), hashlib.sha256).hexdigest()
     return f"a:{digest[:32]}"
+
+
+_PSEUDONYM = re.compile(r"^a:[0-9a-f]{32}$")
+
+
+def pseudonymised(m: SocialMention) -> SocialMention:
+    """The mention with its author as a pseudonym, whatever a client sent: a handle never reaches Kafka.
+    An author that already is one of our pseudonyms is kept (parsers and re-submissions)."""
+    if m.author is None or _PSEUDONYM.match(m.author):
+        return m
+    return m.model_copy(update={"author": author_pseudonym(m.platform, m.author)})
 
 
 def reset_author_key() -> None:
