@@ -83,3 +83,17 @@ def test_regency_memory_seeds_groups_reported_later() -> None:
     gk = group_key(village(), "earthquake")
     assert [m.mention_id for m in known.for_group(gk)] == ["early"]
     assert known.for_group(group_key(village(), "flood")) == []
+
+
+def test_a_new_group_starts_with_the_posts_its_regency_saw() -> None:
+    from services.core.attach import new_group
+
+    known = RegencyMentions()
+    known.add(area_mention(mention("early", regency_geo(), hours=-5)))
+    known.add(area_mention(mention("other", regency_geo("72.10"), hours=-5)))
+    gk = group_key(village(), "earthquake")
+    state = new_group(gk, "earthquake", known)
+    assert set(state.mentions) == {"early"}
+    site = apply_report(state, report("r1")).changed[0]
+    assert [m.mention_id for m in site.mentions] == ["early"]
+    assert new_group(gk, "earthquake", None).mentions == {}

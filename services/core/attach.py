@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.common import Hazard
 from schemas.mention import MentionEnriched
 from schemas.site import MentionRef
-from services.core.consolidate import SEP
+from services.core.consolidate import SEP, GroupState
 
 TEXT_LIMIT = 500
 
@@ -74,6 +74,13 @@ class RegencyMentions(BaseModel):
 
     def for_group(self, group_key: str) -> list[MentionRef]:
         return [am.ref for am in self.mentions.values() if matches_group(group_key, am)]
+
+
+def new_group(group_key: str, hazard: Hazard, known: RegencyMentions | None) -> GroupState:
+    """A group's state before its first report: it starts with the posts its regency already saw about it,
+    so a site reported after people posted about it is corroborated by those posts."""
+    seeded = {ref.mention_id: ref for ref in known.for_group(group_key)} if known else {}
+    return GroupState(group_key=group_key, hazard=hazard, mentions=seeded)
 
 
 def groups_for(am: AreaMention, group_keys: Iterable[str]) -> list[str]:

@@ -37,7 +37,7 @@ from services.common.topics import (
     REVIEWS,
     SITES,
 )
-from services.core.attach import RegencyMentions, area_mention, groups_for
+from services.core.attach import RegencyMentions, area_mention, groups_for, new_group
 from services.core.consolidate import (
     ConsolidationRules,
     GroupState,
@@ -290,18 +290,10 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
     key = group_key(er.geo, er.report.hazard)
     state = group_cache.get(key)
     if state is None and er.action == "upsert":
-        state = new_group(key, er, event)
+        regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
+        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency) or []), key}), event)
+        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency))
     return [(key, apply_report(state, er, RULES))]
-
-
-def new_group(key: str, er: EnrichedReport, event: faust.EventT) -> GroupState:
-    """A group's first report: register the group with its regency and give it the posts already seen."""
-    regency = er.geo.partition_key
-    keys = regency_group_cache.get(regency) or []
-    regency_group_cache.put(regency, sorted({*keys, key}), event)
-    known = regency_mention_cache.get(regency)
-    seeded = {m.mention_id: m for m in known.for_group(key)} if known else {}
-    return GroupState(group_key=key, hazard=er.report.hazard, mentions=seeded)
 
 
 def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, Outcome]]:
