@@ -70,3 +70,21 @@ def test_multiword_match_is_one_hit() -> None:
 ])
 def test_language(text: str, hint: str | None, lang: str | None) -> None:
     assert guess_language(tokenize(text, WORDS).words, hint) == lang
+
+
+def test_breaks_mark_punctuation_not_abbreviation_dots() -> None:
+    """The geoparser ends a street's name at punctuation: commas and sentence ends are breaks, "Jl." is not."""
+    t = tokenize("Banjir di Jl. Raya Bekasi, Cakung (dekat pasar) - parah", WORDS)
+    assert t.words[:6] == ["banjir", "di", "jalan", "raya", "bekasi", "cakung"]
+    assert t.words.index("raya") not in t.breaks and t.words.index("cakung") in t.breaks
+    assert t.words.index("dekat") in t.breaks and t.words.index("parah") in t.breaks
+    assert tokenize("Macet di Jl. Jend. Sudirman", WORDS).breaks == set()
+
+
+def test_word_memo_keeps_capital_evidence_per_spelling() -> None:
+    """Words are normalised once per word list; "Kapuk" and "kapuk" share a word but not the evidence."""
+    wl = WordList(_base_words(), {"kapuk"})
+    a = tokenize("banjir di Kapuk, air di kapuk naik", wl)
+    b = tokenize("banjir di Kapuk, air di kapuk naik", wl)
+    assert a == b and a.cap[a.words.index("kapuk")] and not a.cap[len(a.words) - 2]
+    assert "Kapuk" in wl.word_memo and "kapuk" in wl.word_memo

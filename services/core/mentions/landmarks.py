@@ -1,7 +1,8 @@
-"""Well-known places that are not admin units: volcanoes, with the regencies they sit in.
+"""Well-known places that are not admin units: volcanoes and city landmarks, with the regencies they sit in.
 
-A post says "Semeru erupsi lagi", never "Kabupaten Lumajang". The first regency listed is where most of the
-people exposed live (or where the observatory is), used when nothing else in the post tells them apart.
+A post says "Semeru erupsi lagi", never "Kabupaten Lumajang"; "banjir di Kalimalang", never "Duren Sawit".
+For a volcano the first regency listed is where most of the people exposed live (or where the observatory
+is), used when nothing else in the post tells them apart; city landmarks have no such default.
 Names are matched like admin names (lower case, single spaces); regencies are looked up in the gazetteer
 by province name and full regency name, so codes are never hard-coded here.
 """
@@ -17,6 +18,9 @@ class Landmark:
     province: str
     regencies: tuple[str, ...]
     needs_cue: bool = False  # name is an ordinary word or a person's name: only after "gunung"
+    # Volcanoes: the first regency is the default. City landmarks straddling regencies (a canal, a toll road)
+    # have none: without a co-mention they are answered at the level their regencies share, or not at all.
+    main_first: bool = True
 
 
 VOLCANOES: tuple[Landmark, ...] = (
@@ -70,4 +74,28 @@ VOLCANOES: tuple[Landmark, ...] = (
     Landmark(("lokon",), "sulawesi utara", ("kota tomohon",)),
     Landmark(("soputan",), "sulawesi utara", ("kabupaten minahasa selatan", "kabupaten minahasa tenggara")),
     Landmark(("awu",), "sulawesi utara", ("kabupaten kepulauan sangihe",), needs_cue=True),
+)
+
+
+# Greater Jakarta places that posts name but the gazetteer does not (or names differently), from public maps.
+# Only names that are not also a street named after a person (Sudirman, Thamrin: every city has one) and not
+# already an admin unit of the same area. Each entry lists every regency the place spans; the province is
+# looked up by its full gazetteer name. Extending: add places a volunteer can confirm on a map.
+_DKI = "daerah khusus ibukota jakarta"
+CITY_LANDMARKS: tuple[Landmark, ...] = (
+    # Kalimalang canal and its road: Duren Sawit (Jakarta Timur) into Bekasi
+    Landmark(("kalimalang", "kali malang"), _DKI, ("kota administrasi jakarta timur",), main_first=False),
+    Landmark(("kalimalang", "kali malang"), "jawa barat", ("kota bekasi",), main_first=False),
+    Landmark(("monas", "monumen nasional"), _DKI, ("kota administrasi jakarta pusat",), main_first=False),
+    Landmark(("bundaran hi", "bundaran hotel indonesia"), _DKI, ("kota administrasi jakarta pusat",),
+             main_first=False),
+    Landmark(("gelora bung karno",), _DKI, ("kota administrasi jakarta pusat",), main_first=False),
+    Landmark(("pondok indah",), _DKI, ("kota administrasi jakarta selatan",), main_first=False),
+    Landmark(("pantai indah kapuk",), _DKI, ("kota administrasi jakarta utara",), main_first=False),
+    Landmark(("muara karang",), _DKI, ("kota administrasi jakarta utara",), main_first=False),
+    Landmark(("sunter",), _DKI, ("kota administrasi jakarta utara",), main_first=False),
+    Landmark(("pulomas", "pulo mas"), _DKI, ("kota administrasi jakarta timur",), main_first=False),
+    Landmark(("halim perdanakusuma",), _DKI, ("kota administrasi jakarta timur",), main_first=False),
+    # Harapan Indah estate: Medan Satria (Kota Bekasi) and Tarumajaya (Kabupaten Bekasi)
+    Landmark(("harapan indah",), "jawa barat", ("kota bekasi", "kabupaten bekasi"), main_first=False),
 )

@@ -81,7 +81,7 @@ def find_hazards(words: Sequence[str]) -> list[HazardHit]:
     while i < n:
         w = words[i]
         hz = terms.get(w)
-        if hz is None and w.endswith(_SUFFIXES) and len(w) > 6:
+        if hz is None and len(w) > 6 and w.endswith(_SUFFIXES):
             hz = terms.get(w[:-3])
         found = HazardHit(hz, w, i, i + 1) if hz is not None else None
         key, k = w, 1
@@ -115,6 +115,12 @@ def detect_hazard(words: Sequence[str]) -> Hazard | None:
 
 
 _HINT_CODES = {"in": "id", "ind": "id", "eng": "en", "tdt": "tet"}  # X tags Indonesian "in"
+_LANGS = tuple(STOPWORDS)
+# word -> the languages it votes for: one dict lookup per word instead of one set lookup per language
+_VOTES: dict[str, tuple[int, ...]] = {}
+for _i, _lang in enumerate(_LANGS):
+    for _w in STOPWORDS[_lang]:
+        _VOTES[_w] = (*_VOTES.get(_w, ()), _i)
 
 
 def guess_language(words: Sequence[str], hint: str | None = None) -> str | None:
@@ -122,15 +128,17 @@ def guess_language(words: Sequence[str], hint: str | None = None) -> str | None:
 
     Platforms tag Tetum as Indonesian or Portuguese (or not at all), so the hint never overrides the votes."""
     hint = _HINT_CODES.get(hint, hint) if hint else None
-    votes = {lang: 0 for lang in STOPWORDS}
+    votes = [0] * len(_LANGS)
+    get = _VOTES.get
     for w in words:
-        for lang, stop in STOPWORDS.items():
-            if w in stop:
-                votes[lang] += 1
-    best = max(votes.values())
+        langs = get(w)
+        if langs is not None:
+            for k in langs:
+                votes[k] += 1
+    best = max(votes)
     if best == 0:
         return hint if hint in STOPWORDS else None
-    leaders = [lang for lang, v in votes.items() if v == best]
+    leaders = [lang for lang, v in zip(_LANGS, votes, strict=True) if v == best]
     if len(leaders) == 1:
         return leaders[0]
     return hint if hint in leaders else leaders[0]

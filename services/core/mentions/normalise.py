@@ -28,11 +28,14 @@ _HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 _RTRW = re.compile(r"\bRT\.?\s*0*(\d{1,3})\s*/\s*(?:RW\.?\s*)?0*(\d{1,3})\b", re.IGNORECASE)
 _RT_OR_RW = re.compile(r"\b(RT|RW)\.?\s*0*(\d{1,3})\b", re.IGNORECASE)
 # Words: letters/digits with inner apostrophes (Tetum ne'e); '#' kept to know a hashtag. Hyphens split.
-_TOKEN = re.compile(r"#?[^\W_]+(?:['\u2019\u02bc][^\W_]+)*|[.!?\n]")
+# Punctuation is kept as a token only to mark breaks: a street name ends at a comma ("Jl. Raya Bekasi, Cakung").
+_TOKEN = re.compile(r"#?[^\W_]+(?:['\u2019\u02bc][^\W_]+)*|[.!?\n,;:()/]|(?<=\s)-(?=\s)")
 _RUN = re.compile(r"([a-z])\1{2,}")
 _CAMEL = re.compile(r"[A-Z]{2,}(?=[A-Z][a-z]|\d|$)|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _REDUP = re.compile(r"^([a-z]{3,})2$")  # "surut2" (reduplication written with a 2) -> "surut"
 _SENTENCE_END = frozenset(".!?\n")
+_PUNCT = frozenset(".!?\n,;:()/-")
+_MEMO_MAX = 200_000  # words memoised per word list; cleared when full (Zipf: a few thousand words do most)
 _MAX_HASHTAG = 40
 _MAX_WORD = 24
 
@@ -45,6 +48,8 @@ class Tokens:
     cap: list[bool] = field(default_factory=list)  # capitalised in the original, not at a sentence start
     tag: list[bool] = field(default_factory=list)  # came from a hashtag
     shouting: bool = False  # written mostly in capitals: capitals are then no evidence of a name
+    # Indices of words preceded by punctuation (comma, sentence end, bracket, dash): where a street name ends.
+    breaks: set[int] = field(default_factory=set)
 
     def text(self) -> str:
         return " ".join(self.words)
@@ -67,6 +72,10 @@ class WordList:
         for w in common:
             self.cost[w] = 1.0
         self.max_len = max((len(w) for w in self.cost), default=1)
+        # Per-word and per-hashtag results of `tokenize`: they depend only on the token and this list, and
+        # a stream repeats the same few thousand words, so each is normalised once (the hot loop's main cost).
+        self.word_memo: dict[str, tuple[tuple[str, ...], bool, bool]] = {}
+        self.tag_memo: dict[str, tuple[tuple[str, bool], ...]] = {}
 
     def __contains__(self, word: str) -> bool:
         return word in self.cost
@@ -167,27 +176,52 @@ def _squeeze(word: str, words: WordList) -> str:
     return two if two in words else _RUN.sub(r"\1", word)
 
 
+def _word_entry(raw: str, wl: WordList) -> tuple[tuple[str, ...], bool, bool]:
+    """One plain word: its normalised parts (none for noise, several for an abbreviation), whether it starts
+    with a capital, and whether it is written all in capitals (2+ letters)."""
+    c0 = raw[0]
+    w = raw.lower()
+    if not w.isascii():
+        w = fold_accents(w.replace("\u2019", "'").replace("\u02bc", "'"))
+    if len(w) > _MAX_WORD and not w.isdigit():
+        return (), False, False  # base64 blobs, long hashes: noise
+    if len(w) >= 3 and _RUN.search(w):
+        w = _squeeze(w, wl)
+    if w[-1] == "2":
+        m = _REDUP.match(w)
+        if m:
+            w = m.group(1)
+    exp = ABBREVIATIONS.get(w)
+    parts = (w,) if exp is None else tuple(exp.split())
+    return parts, c0.isupper(), c0.isupper() and len(raw) > 1 and raw.isupper()
+
+
 def tokenize(text: str, words: WordList | None = None) -> Tokens:
     """Tokens of a post, normalised, with capitalisation and hashtag evidence kept per word."""
     wl = words or default_wordlist()
     if "&" in text:
         text = html.unescape(text)
-    text = _URL.sub(" ", text)
-    text = _HANDLE.sub(" ", text)
+    if "/" in text or "@" in text or "ww." in text or "WW." in text:  # cheap pre-checks: most posts have none
+        text = _URL.sub(" ", text)
+        if "@" in text:
+            text = _HANDLE.sub(" ", text)
     if "rt" in text or "RT" in text or "rw" in text or "RW" in text or "Rt" in text:
         text = _RTRW.sub(r"RT \1 RW \2", text)
         text = _RT_OR_RW.sub(r"\1 \2", text)
     out = Tokens()
-    words_, caps_, tags_ = out.words, out.cap, out.tag
+    words_, caps_, tags_, breaks = out.words, out.cap, out.tag, out.breaks
+    memo = wl.word_memo
     sentence_start = True
     prev = ""
     upper = 0
-    for raw in _TOKEN.findall(text):  # hot loop: plain words are handled inline
+    for raw in _TOKEN.findall(text):  # hot loop: plain words come from the memo
         c0 = raw[0]
-        if c0 in _SENTENCE_END:
+        if c0 in _PUNCT:
             # "Jl. Angsana", "Kel. Kapuk": a dot after an abbreviation does not start a sentence
             if c0 != "." or not (prev.lower() in ABBREVIATIONS or len(prev) <= 3):
-                sentence_start = True
+                breaks.add(len(words_))
+                if c0 in _SENTENCE_END:
+                    sentence_start = True
             prev = raw
             continue
         prev = raw
@@ -195,29 +229,22 @@ def tokenize(text: str, words: WordList | None = None) -> Tokens:
             _add_hashtag(raw[1:], out, wl)
             sentence_start = False
             continue
-        cap = c0.isupper()
-        if cap and len(raw) > 1 and raw.isupper():
+        entry = memo.get(raw)
+        if entry is None:
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            entry = memo[raw] = _word_entry(raw, wl)
+        parts, cap, shout = entry
+        if shout:
             upper += 1
         cap = cap and not sentence_start
         sentence_start = False
-        w = raw.lower()
-        if not w.isascii():
-            w = fold_accents(w.replace("\u2019", "'").replace("\u02bc", "'"))
-        if len(w) > _MAX_WORD and not w.isdigit():
-            continue  # base64 blobs, long hashes: noise
-        if len(w) >= 3 and _RUN.search(w):
-            w = _squeeze(w, wl)
-        if w[-1] == "2":
-            m = _REDUP.match(w)
-            if m:
-                w = m.group(1)
-        exp = ABBREVIATIONS.get(w)
-        if exp is None:
-            words_.append(w)
+        if len(parts) == 1:
+            words_.append(parts[0])
             caps_.append(cap)
             tags_.append(False)
         else:
-            for part in exp.split():
+            for part in parts:
                 words_.append(part)
                 caps_.append(cap)
                 tags_.append(False)
@@ -225,30 +252,35 @@ def tokenize(text: str, words: WordList | None = None) -> Tokens:
     return out
 
 
-def _add_word(w: str, cap: bool, tag: bool, out: Tokens, wl: WordList) -> None:
-    """One word from a hashtag: the same steps as the inline loop in `tokenize`."""
-    w = fold_accents(w)
-    if len(w) > _MAX_WORD and not w.isdigit():
-        return
-    w = _squeeze(w, wl)
-    m = _REDUP.match(w)
-    if m:
-        w = m.group(1)
-    exp = ABBREVIATIONS.get(w)
-    if exp is None:
-        out.add(w, cap, tag)
-    else:
-        for part in exp.split():
-            out.add(part, cap, tag)
-
-
-def _add_hashtag(body: str, out: Tokens, wl: WordList) -> None:
+def _hashtag_words(body: str, wl: WordList) -> tuple[tuple[str, bool], ...]:
+    """Words of a hashtag with their capital evidence (CamelCase first, then the word list)."""
     parts = _CAMEL.findall(body) if not body.islower() and not body.isupper() else [body]
+    out: list[tuple[str, bool]] = []
     for part in parts:
         cap = part[0].isupper() and len(parts) > 1
         low = _squeeze(part.lower(), wl)
         for piece in wl.split(low):
-            _add_word(piece, cap, True, out, wl)
+            w = fold_accents(piece)
+            if len(w) > _MAX_WORD and not w.isdigit():
+                continue
+            w = _squeeze(w, wl)
+            m = _REDUP.match(w)
+            if m:
+                w = m.group(1)
+            exp = ABBREVIATIONS.get(w)
+            out.extend((p, cap) for p in (exp.split() if exp is not None else (w,)))
+    return tuple(out)
+
+
+def _add_hashtag(body: str, out: Tokens, wl: WordList) -> None:
+    memo = wl.tag_memo
+    entry = memo.get(body)
+    if entry is None:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        entry = memo[body] = _hashtag_words(body, wl)
+    for w, cap in entry:
+        out.add(w, cap, True)
 
 
 def normalise_text(text: str, words: WordList | None = None) -> str:

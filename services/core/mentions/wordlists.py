@@ -34,6 +34,8 @@ ABBREVIATIONS: dict[str, str] = {
     "kec": "kecamatan", "kab": "kabupaten", "kel": "kelurahan", "kelr": "kelurahan", "ds": "desa",
     "prov": "provinsi", "prop": "provinsi", "kp": "kampung", "kmp": "kampung", "dsn": "dusun",
     "gn": "gunung", "gng": "gunung", "gn2": "gunung", "perum": "perumahan", "komp": "komplek",
+    # titles inside street names ("Jl. Jend. Sudirman"): expanded, their dot does not end the street's name
+    "jend": "jenderal", "letjen": "letnan jenderal", "mayjen": "mayor jenderal", "brigjen": "brigadir jenderal",
     "kompleks": "komplek", "kpg": "kampung",
     "dll": "dan lain lain", "dsb": "dan sebagainya", "yg": "yang", "dgn": "dengan", "tdk": "tidak",
     "gk": "tidak", "ga": "tidak", "gak": "tidak", "nggak": "tidak", "ngga": "tidak", "enggak": "tidak",
