@@ -53,6 +53,7 @@ from services.core.geotag import get_geotagger
 from services.core.mentions.enrich import enrich_mentions
 from services.core.versions import Placement, VersionRecord, decide, retraction_target
 from services.enrich.batching import batches
+from services.enrich.bulk import BulkWriter
 from services.enrich.deadletters import dead_letter_record
 from services.enrich.event_context import current_event
 from services.enrich.health import install_pages
@@ -88,6 +89,7 @@ app = faust.App(
     # Batch outgoing records (a produce request per record cost a tenth of the worker's time in socket writes).
     producer_linger=0.005,
     producer_max_batch_size=512 * 1024,
+    producer_compression_type="zstd",
     stream_buffer_maxsize=16384,
     consumer_auto_offset_reset="earliest",
     broker_commit_interval=1.0,
@@ -97,21 +99,20 @@ app = faust.App(
 )
 
 raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
-enriched_topic = app.topic(REPORTS_ENRICHED.name, partitions=REPORTS_ENRICHED.partitions, internal=False)
 # One stream over both topics: faust needs them co-partitioned, which topics.py guarantees.
 consolidation_topic = app.topic(REPORTS_ENRICHED.name, REVIEWS.name, MENTIONS_ENRICHED.name,
                                 partitions=REGION_PARTITIONS, internal=False)
-sites_topic = app.topic(SITES.name, partitions=SITES.partitions, internal=False)
 mentions_raw_topic = app.topic(MENTIONS_RAW.name, partitions=MENTIONS_RAW.partitions, internal=False)
-mentions_enriched_topic = app.topic(MENTIONS_ENRICHED.name, partitions=MENTIONS_ENRICHED.partitions, internal=False)
-deadletter_topic = app.topic(DEADLETTER.name, partitions=DEADLETTER.partitions, internal=False)
 
 versions = app.Table("report-versions", default=None, partitions=REPORTS_RAW.partitions)
-groups = app.Table("site-groups", default=None, partitions=REGION_PARTITIONS)
+# Group state as pydantic's own JSON bytes (raw serializer): faust's JSON codec over model_dump dicts cost more.
+groups = app.Table("site-groups", default=None, partitions=REGION_PARTITIONS, value_type=bytes)
 # Per regency: its groups' keys (to find the sites a mention corroborates) and its recent relevant mentions
 # (so a site reported after people posted about it still gets those posts).
 regency_groups = app.Table("regency-groups", default=None, partitions=REGION_PARTITIONS)
-regency_mentions = app.Table("regency-mentions", default=None, partitions=REGION_PARTITIONS)
+regency_mentions = app.Table("regency-mentions", default=None, partitions=REGION_PARTITIONS, value_type=bytes)
+# One writer per agent: a flush must wait for exactly the records its own batch produced.
+raw_out, consolidation_out, mentions_out = BulkWriter(app), BulkWriter(app), BulkWriter(app)
 
 install_pages(app)
 
@@ -125,9 +126,9 @@ async def _widen_producer_buffer() -> None:
 
 
 
-async def send_dead_letter(event: faust.EventT, stage: str, reason: str, detail: str) -> None:
+def send_dead_letter(out: BulkWriter, event: faust.EventT, stage: str, reason: str, detail: str) -> None:
     record = dead_letter_record(event.message, stage, reason, detail)
-    await deadletter_topic.send(key=record.source.encode(), value=record.model_dump_json().encode())
+    out.send(DEADLETTER.name, record.source.encode(), record.model_dump_json().encode())
 
 
 @app.agent(raw_topic)
@@ -143,17 +144,21 @@ async def process_raw_batch(batch: list[faust.EventT]) -> None:
         try:
             report = FieldReport.model_validate_json(event.message.value or b"")
         except ValidationError as err:
-            await send_dead_letter(event, "enrich.parse", "invalid_schema", str(err))
+            send_dead_letter(raw_out, event, "enrich.parse", "invalid_schema", str(err))
             continue
         parsed.append((event, report, report.content_hash()))
-    if not parsed:
-        return
+    if parsed:
+        judge_and_forward(parsed)
+    await raw_out.flush()
+
+
+def judge_and_forward(parsed: list[tuple[faust.EventT, FieldReport, str]]) -> None:
     # Geotag the whole batch first (one vectorised query), so that version judgement below always knows
     # where the previous version of a report went, even when both versions arrive in the same batch.
     tags = get_geotagger().tag_reports([r for _, r, _ in parsed])
     now = datetime.now(UTC)
     for (event, report, digest), geo in zip(parsed, tags, strict=True):
-        prev = _version(report.report_id)
+        prev = _version(report.report_id, event)
         verdict = decide(prev, report.submitted_at, digest)
         ENRICH_REPORTS.labels(verdict).inc()
         if verdict == "stale":
@@ -167,16 +172,17 @@ async def process_raw_batch(batch: list[faust.EventT]) -> None:
         moved_from = retraction_target(prev, verdict, placement)
         if moved_from is not None:
             retract = retraction(er, moved_from.geo, moved_from.hazard)
-            await enriched_topic.send(key=moved_from.geo.partition_key.encode(),
-                                      value=retract.model_dump_json().encode())
-        with current_event(event):
-            versions[report.report_id] = VersionRecord(digest, report.submitted_at.isoformat(), placement,
-                                                       moved_from).to_dict()
-        await enriched_topic.send(key=geo.partition_key.encode(), value=er.model_dump_json().encode())
+            raw_out.send(REPORTS_ENRICHED.name, moved_from.geo.partition_key.encode(),
+                         retract.model_dump_json().encode())
+        raw_out.table_set(versions, report.report_id,
+                          VersionRecord(digest, report.submitted_at.isoformat(), placement, moved_from).to_dict(),
+                          event)
+        raw_out.send(REPORTS_ENRICHED.name, geo.partition_key.encode(), er.model_dump_json().encode())
 
 
-def _version(report_id: str) -> VersionRecord | None:
-    raw = versions.get(report_id)
+def _version(report_id: str, event: faust.EventT) -> VersionRecord | None:
+    with current_event(event):  # the store then reads the event's partition only, not every partition's
+        raw = versions.get(report_id)
     return VersionRecord.from_dict(raw) if raw else None
 
 
@@ -190,12 +196,16 @@ class StateCache:
         self.values: OrderedDict[str, object] = OrderedDict()
         self.dirty: dict[str, faust.EventT] = {}
 
-    def get(self, key: str) -> object | None:
+    def get(self, key: str, event: faust.EventT) -> object | None:
+        """`event`: the message being applied, whose partition holds `key`. The RocksDB store reads only the
+        partition of faust's *current* event, which after a batch was collected is the batch's last one: without
+        this, a key of another partition reads as absent and its group would start over after every restart."""
         value = self.values.get(key)
         if value is not None:
             self.values.move_to_end(key)
             return value
-        raw = self.table.get(key)
+        with current_event(event):
+            raw = self.table.get(key)
         if raw is None:
             return None
         value = self.load(raw)
@@ -211,13 +221,12 @@ class StateCache:
         self.dirty[key] = event
         self._trim()
 
-    def flush(self) -> None:
+    def flush(self, out: BulkWriter) -> None:
         for key, event in self.dirty.items():
             value = self.values.get(key)
             if value is None:  # trimmed before the flush: re-derive nothing, the table write is what matters
                 continue
-            with current_event(event):
-                self.table[key] = self.dump(value)
+            out.table_set(self.table, key, self.dump(value), event)
         self.dirty.clear()
 
     def _trim(self) -> None:
@@ -232,10 +241,10 @@ class StateCache:
         self.dirty.clear()
 
 
-group_cache = StateCache(groups, GroupState.model_validate, lambda g: g.model_dump(mode="json"))
+group_cache = StateCache(groups, GroupState.model_validate_json, lambda g: g.model_dump_json().encode())
 regency_group_cache = StateCache(regency_groups, list, list)
-regency_mention_cache = StateCache(regency_mentions, RegencyMentions.model_validate,
-                                   lambda r: r.model_dump(mode="json"))
+regency_mention_cache = StateCache(regency_mentions, RegencyMentions.model_validate_json,
+                                   lambda r: r.model_dump_json().encode())
 CACHES = (group_cache, regency_group_cache, regency_mention_cache)
 
 
@@ -262,7 +271,7 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
         try:
             outcomes = consolidate_one(event)
         except (ValidationError, ValueError, KeyError) as err:
-            await send_dead_letter(event, "enrich.consolidate", "invalid_schema", str(err))
+            send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
         for key, outcome in outcomes:
             if outcome.status not in ("duplicate", "stale"):
@@ -272,9 +281,10 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
             for site_id in outcome.removed:
                 out[site_id] = None
     for cache in CACHES:
-        cache.flush()
+        cache.flush(consolidation_out)
     for site_id, site in out.items():
-        await sites_topic.send(key=site_id.encode(), value=site.model_dump_json().encode() if site else None)
+        consolidation_out.send(SITES.name, site_id.encode(), site.model_dump_json().encode() if site else None)
+    await consolidation_out.flush()
 
 
 def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
@@ -283,16 +293,16 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
     if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        return [(key, apply_review(group_cache.get(key), review, RULES))]
+        return [(key, apply_review(group_cache.get(key, event), review, RULES))]
     if topic == MENTIONS_ENRICHED.name:
         return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
     er = EnrichedReport.model_validate_json(event.message.value or b"")
     key = group_key(er.geo, er.report.hazard)
-    state = group_cache.get(key)
+    state = group_cache.get(key, event)
     if state is None and er.action == "upsert":
         regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
-        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency) or []), key}), event)
-        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency))
+        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
+        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
     return [(key, apply_report(state, er, RULES))]
 
 
@@ -301,15 +311,15 @@ def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, 
     if am is None:
         return []
     regency = me.geo.partition_key
-    known = regency_mention_cache.get(regency) or RegencyMentions()
+    known = regency_mention_cache.get(regency, event) or RegencyMentions()
     if known.add(am):
         regency_mention_cache.put(regency, known, event)
         MENTIONS.labels("attachable").inc()
     # Applied to the groups even when the regency knew it: a redelivery after a crash between the two writes
     # must still reach the groups (apply_mention is idempotent by mention id).
     outcomes = []
-    for key in groups_for(am, regency_group_cache.get(regency) or []):
-        state = group_cache.get(key)
+    for key in groups_for(am, regency_group_cache.get(regency, event) or []):
+        state = group_cache.get(key, event)
         if state is not None:
             outcomes.append((key, apply_mention(state, am.ref, RULES)))
     return outcomes
@@ -329,7 +339,8 @@ async def process_mention_batch(batch: list[faust.EventT]) -> None:
             mentions.append(SocialMention.model_validate_json(event.message.value or b""))
         except ValidationError as err:
             MENTIONS.labels("deadletter").inc()
-            await send_dead_letter(event, "enrich.mentions", "invalid_schema", str(err))
+            send_dead_letter(mentions_out, event, "enrich.mentions", "invalid_schema", str(err))
     for me in enrich_mentions(mentions):
         MENTIONS.labels("relevant" if me.relevant else "irrelevant").inc()
-        await mentions_enriched_topic.send(key=me.geo.partition_key.encode(), value=me.model_dump_json().encode())
+        mentions_out.send(MENTIONS_ENRICHED.name, me.geo.partition_key.encode(), me.model_dump_json().encode())
+    await mentions_out.flush()
