@@ -757,8 +757,19 @@ def test_grafana_provisioning():
 
 
 def _declared_metrics() -> dict[str, dict]:
-    """Counter/Gauge/Histogram declarations in services/common/metrics.py, read without importing it."""
-    tree = ast.parse((ROOT / "services/common/metrics.py").read_text())
+    """Counter/Gauge/Histogram declarations in services/common/metrics.py and the live clients' own module,
+    read without importing them."""
+    found = {}
+    for module in METRIC_MODULES:
+        found.update(_declared_in(ROOT / module))
+    return found
+
+
+METRIC_MODULES = ("services/common/metrics.py", "services/ingest/live/metrics.py")
+
+
+def _declared_in(path: Path) -> dict[str, dict]:
+    tree = ast.parse(path.read_text())
     found = {}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)

@@ -30,8 +30,32 @@ class Settings:
     enrich_web_host: str = field(default_factory=lambda: _env("SIAGA_ENRICH_WEB_HOST", "127.0.0.1"))
     enrich_session_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_ENRICH_SESSION_TIMEOUT_S", "10")))
     enrich_web_port: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_WEB_PORT", "6066")))
+    # Live social media clients (services.ingest.live). Each runs only when its credential is set.
+    x_bearer_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_X_BEARER_TOKEN") or None)
+    x_base_url: str = field(default_factory=lambda: _env("SIAGA_X_BASE_URL", "https://api.x.com"))
+    x_query: str = field(default_factory=lambda: _env("SIAGA_X_QUERY", DEFAULT_X_QUERY))
+    x_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_X_POLL_S", "60")))
+    telegram_bot_token: str | None = field(
+        default_factory=lambda: os.environ.get("SIAGA_TELEGRAM_BOT_TOKEN") or None)
+    telegram_base_url: str = field(default_factory=lambda: _env("SIAGA_TELEGRAM_BASE_URL", "https://api.telegram.org"))
+    telegram_long_poll_s: int = field(default_factory=lambda: int(_env("SIAGA_TELEGRAM_LONG_POLL_S", "30")))
+    mastodon_base_url: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_BASE_URL") or None)
+    mastodon_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_TOKEN") or None)
+    # Comma-separated, without '#'; empty means the instance's public timeline.
+    mastodon_hashtags: str = field(default_factory=lambda: _env("SIAGA_MASTODON_HASHTAGS", DEFAULT_MASTODON_TAGS))
+    mastodon_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_MASTODON_POLL_S", "60")))
+    live_backoff_base_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_BASE_S", "1")))
+    live_backoff_max_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_MAX_S", "900")))
+    live_metrics_port: int = field(default_factory=lambda: int(_env("SIAGA_LIVE_METRICS_PORT", "6067")))
 
 
 def settings() -> Settings:
     """Read the environment now (tests change it between app instances)."""
     return Settings()
+
+
+# Hazard terms in Bahasa Indonesia and Tetum (flood, earthquake, landslide, tsunami, eruption, whirlwind, fire),
+# retweets left out: a retweet adds no observation. X recent search allows 512 characters on the basic tier.
+DEFAULT_X_QUERY = ('(banjir OR gempa OR longsor OR tsunami OR erupsi OR "angin puting beliung" OR kebakaran '
+                   'OR "rai nakdoko" OR inundasaun) -is:retweet')
+DEFAULT_MASTODON_TAGS = "banjir,gempa,longsor,tsunami,erupsi,bencana"

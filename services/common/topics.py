@@ -49,8 +49,13 @@ MENTIONS_ENRICHED = TopicSpec("mentions.enriched", REGION_PARTITIONS, key="regen
 REVIEWS = TopicSpec("reviews", REGION_PARTITIONS, key="regency code of the site")
 DEADLETTER = TopicSpec("deadletter", 3, key="source topic", retention_ms=90 * DAY_MS)
 
+# Where each live platform client (services.ingest.live) has got to: since_id / update offset per source,
+# written only after that page's mentions were acknowledged. Compacted: only the latest cursor per key matters,
+# and it must outlive any retention (a client restarted after a month resumes, it does not start over).
+MENTIONS_CURSORS = TopicSpec("mentions.cursors", 1, key="platform:source", compacted=True)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    REPORTS_RAW, REPORTS_ENRICHED, SITES, MENTIONS_RAW, MENTIONS_ENRICHED, REVIEWS, DEADLETTER,
+    REPORTS_RAW, REPORTS_ENRICHED, SITES, MENTIONS_RAW, MENTIONS_ENRICHED, REVIEWS, DEADLETTER, MENTIONS_CURSORS,
 )
 
 

@@ -8,12 +8,10 @@ from pydantic import ValidationError
 
 from schemas import SocialMention
 from services.common.auth import Principal, require
-from services.common.kafka_io import Message
 from services.common.metrics import MENTIONS
-from services.common.topics import MENTIONS_RAW
-from services.core.mentions.parsers import pseudonymised
 from services.ingest.bodies import read_json_body
 from services.ingest.errors import field_errors, unavailable
+from services.ingest.mentions_produce import produce_mentions
 
 router = APIRouter(tags=["mentions"])
 
@@ -32,17 +30,14 @@ async def post_mentions(request: Request, principal: Principal = Depends(require
     mentions: list[SocialMention] = []
     for i, item in enumerate(items):
         try:
-            mentions.append(pseudonymised(SocialMention.model_validate(item)))
+            mentions.append(SocialMention.model_validate(item))
         except ValidationError as err:
             MENTIONS.labels("rejected").inc()
             return JSONResponse({"detail": f"invalid mention at index {i}", "errors": field_errors(err)},
                                 status_code=422)
-    msgs = [Message(MENTIONS_RAW.name, m.id.encode(), m.model_dump_json(exclude_none=True).encode())
-            for m in mentions]
-    errors = await app.state.producer.send_many(msgs)
+    # The path the live platform clients take too: authors pseudonymised there, records keyed by mention id.
+    errors = await produce_mentions(app.state.producer, mentions)
     failed = [e for e in errors if e is not None]
     if failed:
-        MENTIONS.labels("unavailable").inc(len(failed))
         return unavailable(str(failed[0]))
-    MENTIONS.labels("accepted").inc(len(mentions))
     return {"status": "accepted", "count": len(mentions)}
