@@ -6,6 +6,11 @@ PostGIS trigger per inserted row (the CogniCity / PetaBencana way). This puts nu
 in one run, on the same village polygons, and computes the ratios from that run (issue 3 targets: >= 200,000
 points/s batched on one core, >= 100x PostGIS per row, index < 1 GB loaded in < 10 s).
 
+The geotagger's cell grid is built once (tens of seconds) and cached on disk (`services/core/geotag_grid.py`);
+both are measured: the cold build in a child process without the cache, then the load the service sees with it.
+Each timed geotagger run tags the points and then frees the tags, inside the clock: a sustained rate, not one
+that leaves the freeing to whoever comes next (the tag-only rate is recorded too).
+
     PYTHONPATH=. python bench/bench_geotag.py [--points 200000] [--sjoin-sample 300] [--postgis-rows 10000]
 
 Writes bench/results/geotag.json and prints a table. Needs the village polygons (data/local, or
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import glob
+import json
 import math
 import os
 import shutil
@@ -43,8 +49,9 @@ from schemas.report import FieldReport  # noqa: E402
 from services.core import admin_data  # noqa: E402
 from services.core.consolidate import tune_gc_for_streaming  # noqa: E402
 from services.core.gazetteer import get_gazetteer  # noqa: E402
-from services.core.geotag import GRID_CELL_DEG, M_PER_DEG, Geotagger  # noqa: E402
+from services.core.geotag import GRID_CELL_DEG, GRID_SUB, M_PER_DEG, Geotagger  # noqa: E402
 from services.core.geotag import _release_freed_memory as release_freed_memory  # noqa: E402
+from services.core.geotag_grid import CellGrid, cache_dir  # noqa: E402
 
 JITTER_M = 300.0
 SEED = 20180928  # the Palu earthquake
@@ -103,18 +110,29 @@ def methods(tags: list) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def timed(fn: Callable[[], object], n: int, repeats: int = REPEATS) -> tuple[dict, object]:
-    """Median points/s over `repeats` runs, per wall second and per CPU second of this process."""
-    walls, cpus, out = [], [], None
+def timed(fn: Callable[[], object], n: int, repeats: int = REPEATS, result: bool = True) -> tuple[dict, object]:
+    """Median points/s over `repeats` runs, per wall second and per CPU second of this process.
+
+    Each run frees its result inside the clock (sustained rate); the tag-only medians are kept beside. The
+    result returned comes from one more, untimed run (None without `result`).
+    """
+    walls, cpus, tag_walls, tag_cpus = [], [], [], []
     for _ in range(repeats):
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
+        t1, c1 = time.perf_counter(), time.process_time()
+        del out
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+        tag_walls.append(t1 - t0)
+        tag_cpus.append(c1 - c0)
+    gc.collect()
     return {"points_per_s": round(n / statistics.median(walls), 1),
             "points_per_cpu_s": round(n / statistics.median(cpus), 1),
-            "runs_wall_s": [round(w, 3) for w in walls], "runs_cpu_s": [round(c, 3) for c in cpus]}, out
+            "runs_wall_s": [round(w, 3) for w in walls], "runs_cpu_s": [round(c, 3) for c in cpus],
+            "tag_only_points_per_s": round(n / statistics.median(tag_walls), 1),
+            "tag_only_points_per_cpu_s": round(n / statistics.median(tag_cpus), 1)}, fn() if result else None
 
 
 def batched(gt: Geotagger, lon: np.ndarray, lat: np.ndarray, batch: int) -> Callable[[], list]:
@@ -157,8 +175,34 @@ def bench_sjoin_per_report(path: Path, lon: np.ndarray, lat: np.ndarray, n: int)
             one = gpd.GeoDataFrame(geometry=gpd.points_from_xy([x], [y]), crs=villages.crs)
             found += len(gpd.sjoin(one, villages, predicate="within", how="inner")) > 0
 
-    rates, _ = timed(run, n, repeats=1)
+    rates, _ = timed(run, n, repeats=1, result=False)
     return {**rates, "measured_on": n, "found": found}
+
+
+COLD_BUILD = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from services.core.gazetteer import get_gazetteer
+from services.core.geotag import Geotagger
+gaz = get_gazetteer()
+t0, c0 = time.perf_counter(), time.process_time()
+gt = Geotagger(gaz, village_polygons={path!r}, grid_cache=None)
+out = {{"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}}
+del gt
+t0 = time.perf_counter()
+gt = Geotagger(gaz, village_polygons={path!r})  # fills the default cache if it is not there yet
+out["cache_filled_s"] = round(time.perf_counter() - t0, 2)
+print(json.dumps(out))
+"""
+
+
+def cold_build(path: Path) -> dict:
+    """The geotagger built without the grid cache, in a child process (so its peak memory stays out of this
+    one's); the child then makes sure the default cache holds this grid for the cached load measured next."""
+    done = subprocess.run([sys.executable, "-c", COLD_BUILD.format(repo=str(REPO), path=str(path))],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------------------------ PostGIS
@@ -344,11 +388,13 @@ def main() -> int:
     gaz_load_s = time.perf_counter() - t0
     codes, lon, lat, jlon, jlat = sample_points(args.points)
 
+    cold = cold_build(path)
     gc.collect()
     before = rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     gt = Geotagger(gaz, village_polygons=path)
-    load = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+    load = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
+            "grid_from_cache": gt._leaf_grid.from_cache, "grid_cache_dir": str(cache_dir())}
     gc.collect()
     index_mb = rss_mb() - before
     tune_gc_for_streaming()  # what the enrich worker does once its indexes are loaded
@@ -358,6 +404,8 @@ def main() -> int:
     small, _ = timed(batched(gt, jlon[:nb], jlat[:nb], args.small_batch), nb)
     small_reports, _ = timed(batched_reports(gt, reports_for(jlon[:nb], jlat[:nb]), args.small_batch), nb)
     village_acc, methods_j, ours = tag_accuracy(tags_j, codes), methods(tags_j), tags_j[:args.postgis_rows]
+    grid_answer = gt._leaf_grid.lookup(jlon, jlat)
+    to_geos = round(float(np.mean(grid_answer == CellGrid.EDGE)), 4)
     tags_c = gt.tag_points(lon, lat)
     centroid_acc = tag_accuracy(tags_c, codes)
     del tags_j, tags_c
@@ -394,14 +442,28 @@ def main() -> int:
             ratios[f"batches_of_{args.small_batch}_vs_postgis_{level}_durable_wall"] = round(
                 small["points_per_s"] / p["durable"]["points_per_s"], 1)
     ratios["one_batch_vs_sjoin_per_report_wall"] = round(one_batch["points_per_s"] / sjoin["points_per_s"], 1)
+    index_ok = max(index_mb, index_warm_mb) < 1000
+    targets_met = {  # the targets are for one batch; the stream's small batches are shown beside
+        "one_batch_points_per_s_200k": one_batch["points_per_s"] >= 200_000,
+        "one_batch_points_per_cpu_s_200k": one_batch["points_per_cpu_s"] >= 200_000,
+        f"batches_of_{args.small_batch}_points_per_cpu_s_200k": small["points_per_cpu_s"] >= 200_000,
+        "one_batch_x_postgis_village_wall_100": ratios.get("one_batch_vs_postgis_village_wall", 0) >= 100,
+        "one_batch_x_postgis_village_cpu_100": ratios.get("one_batch_vs_postgis_village_cpu", 0) >= 100,
+        "index_under_1gb": index_ok,
+        "load_under_10s_cached": load["wall_s"] < 10,
+        "load_under_10s_cold": cold["wall_s"] < 10,
+    }
 
     result = {
         "benchmark": "geotag", "machine": machine_info(), "load_average_at_start": [round(x, 2) for x in load_avg],
         "points": n, "jitter_m": JITTER_M, "seed": SEED, "village_polygons": str(path),
-        "grid_cell_deg": GRID_CELL_DEG, "repeats": REPEATS, "rates_are": "median of repeats",
+        "grid": {"cell_deg": GRID_CELL_DEG, "sub_cells": f"{GRID_SUB}x{GRID_SUB}",
+                 "share_of_jittered_points_to_geos": to_geos},
+        "repeats": REPEATS, "rates_are": "median of repeats; each run frees its tags inside the clock",
         "gc": "tune_gc_for_streaming() after loading, as the enrich worker runs",
         "gazetteer_load_s": round(gaz_load_s, 2),
         "geotagger_load": load,
+        "geotagger_cold_build": cold,
         "index_rss_mb": {"after_load": round(index_mb, 1), "after_tagging": round(index_warm_mb, 1)},
         "targets": {"points_per_s_batched": 200_000, "x_postgis_per_row": 100, "index_mb": 1000, "load_s": 10},
         "batched": {
@@ -416,6 +478,7 @@ def main() -> int:
         "sjoin_per_report": sjoin,
         "postgis_trigger_per_row": postgis,
         "ratios": ratios,
+        "targets_met": targets_met,
     }
     out = write_result("geotag", result)
 
@@ -446,13 +509,28 @@ def main() -> int:
                 f"load average at start {load_avg[0]:.1f} on {os.cpu_count()} cores",
                 rows, ("method", "points/s (wall)", "points/CPU-s", "accuracy village / district"))
     print(f"centroids (no jitter): {acc(centroid_acc)}; methods (jittered): {methods_j}")
-    print(f"gazetteer load {gaz_load_s:.2f} s; geotagger load {load['wall_s']:.2f} s wall, {load['cpu_s']:.2f} s "
-          f"CPU; index RSS +{index_mb:.0f} MB after load, +{index_warm_mb:.0f} MB after tagging")
+    print(f"gazetteer load {gaz_load_s:.2f} s; geotagger load (grid from cache: {load['grid_from_cache']}) "
+          f"{load['wall_s']:.2f} s wall, {load['cpu_s']:.2f} s CPU; cold build without the cache "
+          f"{cold['wall_s']:.2f} s wall, {cold['cpu_s']:.2f} s CPU, peak RSS {cold['peak_rss_mb']} MB; "
+          f"index RSS +{index_mb:.0f} MB after load, +{index_warm_mb:.0f} MB after tagging")
+    print(f"share of jittered points the grid leaves to GEOS: {to_geos:.2%}; tag-only one batch: "
+          f"{one_batch['tag_only_points_per_s']:,.0f} points/s wall, {one_batch['tag_only_points_per_cpu_s']:,.0f} "
+          f"points/CPU-s")
     if postgis.get("measured"):
         print(f"PostGIS: {postgis['server']}; polygons loaded in {postgis['load_s']}; {postgis['settings']}")
+        rrows = []
+        for label, r in ((f"one batch of {n:,}", one_batch), (f"batches of {args.small_batch}", small)):
+            for level in ("village", "district"):
+                p = postgis[level]
+                rrows.append((f"Geotagger {label} vs PostGIS {level} (no fsync wait)",
+                              f"{rate(r)} / {rate(p)} = {r['points_per_s'] / p['points_per_s']:,.1f}x",
+                              f"{cpu(r)} / {cpu(p)} = {r['points_per_cpu_s'] / p['points_per_cpu_s']:,.1f}x"))
+        print_table("ratio to PostGIS per-row trigger tagging (target >= 100x)", rrows,
+                    ("comparison", "points/s wall (ours / PostGIS)", "points/CPU-s (ours / PostGIS)"))
         print("ratios:", ", ".join(f"{k} {v:,}x" for k, v in ratios.items()))
     else:
         print("PostGIS skipped:", postgis["skipped"])
+    print("targets met:", ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in targets_met.items()))
     print(f"wrote {out}")
     return 0
 

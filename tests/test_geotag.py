@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from schemas.report import FieldReport
 from services.cli import geotag_cmd
 from services.cli import main as cli_main
 from services.core import geotag as geotag_module
+from services.core import geotag_grid
 from services.core.gazetteer import get_gazetteer
-from services.core.geotag import Geotagger, _metres
+from services.core.geotag import GRID_CELL_DEG, GRID_SUB, Geotagger, _metres
+from services.core.geotag_grid import CellGrid, first_hits, first_hits_xy
 
 DKI_REGENCIES = {"31.01", "31.71", "31.72", "31.73", "31.74", "31.75"}
 # Jabodetabek regencies around DKI that the PetaBencana Jakarta instance also covers.
@@ -238,3 +241,116 @@ def test_cli_stdout_and_errors(geotagger: Geotagger, tmp_path: Path, capsys: pyt
     assert "missing column(s): lon and lat (or place_text)" in capsys.readouterr().err
     assert cli_main(["geotag", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _geos_leaf(gt: Geotagger, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """The exact answer straight from GEOS: first leaf polygon (lowest index) containing each point, or -1."""
+    hit, tree_i = first_hits(gt._leaf_tree, shapely.points(lons, lats))
+    out = np.full(lons.size, CellGrid.NONE)
+    out[hit] = tree_i
+    return out
+
+
+def test_grid_answers_are_geos_answers(geotagger: Geotagger) -> None:
+    """Wherever a freshly built grid answers, it answers what GEOS does: random points, and points on or next to
+    edges, vertices and the grid's own cell and sub-cell lines, where a wrongly marked cell would show.
+
+    Built here from two provinces' villages (dense Jakarta, coastal Central Sulawesi), not loaded from the cache.
+    """
+    rng = np.random.default_rng(3)
+    codes = geotagger._leaf_codes
+    subset = np.flatnonzero(np.char.startswith(codes.astype(str), "31.") | np.char.startswith(codes.astype(str), "72."))
+    tree = shapely.STRtree(geotagger._leaf_tree.geometries[subset])
+    grid = CellGrid.build(tree, GRID_CELL_DEG, GRID_SUB)
+    geoms = tree.geometries
+    coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(geoms)), return_index=True)
+    same_ring = np.flatnonzero(ring[1:] == ring[:-1])
+    same_ring = same_ring[rng.choice(same_ring.size, 200_000, replace=False)]
+    t = rng.random(same_ring.size)
+    on_edges = coords[same_ring] + (coords[same_ring + 1] - coords[same_ring]) * t[:, None]
+    nudges = rng.choice([0.0, 1e-12, -1e-12, 1e-9, -1e-9, 1e-7, -1e-7, 3e-5, -3e-5], size=(2, on_edges.shape[0]))
+    near = np.column_stack([on_edges[:, 0] + nudges[0], on_edges[:, 1] + nudges[1]])
+    fine = grid.fine_deg  # points exactly on sub-cell (and so on cell) lines near the polygons
+    lines = np.column_stack([grid.x0 + np.round((coords[::5, 0] - grid.x0) / fine) * fine,
+                             grid.y0 + np.round((coords[::5, 1] - grid.y0) / fine) * fine])
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+    uniform = np.column_stack([rng.uniform(xmin - 0.1, xmax + 0.1, 200_000),
+                               rng.uniform(ymin - 0.1, ymax + 0.1, 200_000)])
+    pts = np.concatenate([coords[::3], on_edges, near, lines, uniform])
+    got = grid.lookup(pts[:, 0], pts[:, 1])
+    known = got != CellGrid.EDGE
+    hit, tree_i = first_hits(tree, shapely.points(pts[known, 0], pts[known, 1]))
+    expected = np.full(known.sum(), CellGrid.NONE)
+    expected[hit] = tree_i
+    assert known.sum() > 150_000 and (expected >= 0).sum() > 10_000
+    assert np.array_equal(got[known], expected)
+    # The GEOS step for the rest: the same first polygons as the tree's own predicate query, also when no point
+    # is inside any (candidates by bounding box only).
+    for sample in (pts[~known], near[:1000], np.array([[xmin - 0.05, ymin - 0.05]]), np.empty((0, 2))):
+        a, b = first_hits(tree, shapely.points(sample[:, 0], sample[:, 1])), first_hits_xy(tree, *sample.T)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    box = shapely.box(0, 0, 1, 1)
+    ring = shapely.STRtree([box.difference(shapely.box(0.25, 0.25, 0.75, 0.75))])
+    assert first_hits_xy(ring, np.array([0.5]), np.array([0.5]))[0].size == 0  # in the box, not the polygon
+
+
+def test_tag_points_are_geos_answers(geotagger: Geotagger) -> None:
+    """The session's (cached) grid on jittered village centroids, the benchmark's points: the grid answers ~96%
+    of them without GEOS, and every village_polygon tag is GEOS's first polygon."""
+    rng = np.random.default_rng(4)
+    places = [p for p in geotagger.gazetteer.places.values() if p.level == 4 and p.lat is not None]
+    pick = rng.choice(len(places), 20_000, replace=False)
+    lon = np.array([places[i].lon for i in pick]) + rng.normal(0, 0.002, pick.size)
+    lat = np.array([places[i].lat for i in pick]) + rng.normal(0, 0.002, pick.size)
+    got = geotagger._leaf_grid.lookup(lon, lat)
+    leaf = _geos_leaf(geotagger, lon, lat)
+    known = got != CellGrid.EDGE
+    assert known.mean() > 0.93 and np.array_equal(got[known], leaf[known])
+    tags = geotagger.tag_points(lon, lat)
+    for tag, i in zip(tags, leaf, strict=True):
+        if i >= 0 and not geotagger._leaf_codes[i].startswith("TL"):
+            assert tag.geotag_method == "village_polygon" and tag.adm4 == geotagger._leaf_codes[i]
+
+
+def test_tags_shared_within_a_call_only(geotagger: Geotagger) -> None:
+    lon, lat = np.array([106.8456, 106.8457, 125.5736]), np.array([-6.2088, -6.2088, -8.5569])
+    a, b = geotagger.tag_points(lon, lat), geotagger.tag_points(lon, lat)
+    assert a[0] is a[1] and a[0] == b[0] and a[0] is not b[0]  # one object per polygon and call
+    assert a[0].adm4 == "31.74.02.1006" and a[2].adm3 == "TL060105"
+
+
+def _village_file(path: Path, codes: list[str], boxes: list[tuple[float, float, float, float]]) -> None:
+    gpd.GeoDataFrame({"kode": codes}, geometry=[shapely.box(*b) for b in boxes], crs=4326).to_parquet(path)
+
+
+def test_grid_cache_is_used_and_invalidated(tmp_path: Path) -> None:
+    """A second geotagger loads the cached grid; a changed village file is never answered from the old one."""
+    gaz = get_gazetteer()
+    codes = sorted(c for c, p in gaz.places.items() if p.level == 4 and c.startswith("53.71."))[:2]
+    src, cache = tmp_path / "villages.parquet", tmp_path / "cache"
+    _village_file(src, codes, [(123.50, -10.20, 123.52, -10.18), (123.52, -10.20, 123.54, -10.18)])
+    first = Geotagger(gaz, village_polygons=src, grid_cache=cache)
+    assert not first._leaf_grid.from_cache and len(list(cache.glob("leaf-grid-*.npz"))) == 1
+    again = Geotagger(gaz, village_polygons=src, grid_cache=cache)
+    assert again._leaf_grid.from_cache
+    for name in ("blocks", "dense", "fine", "first", "answers"):
+        assert np.array_equal(getattr(again._leaf_grid, name), getattr(first._leaf_grid, name))
+    assert _tag(again, 123.53, -10.19).adm4 == codes[1]
+    # Same size, new content and mtime: the second village moves east, so 123.53 is now in the first.
+    _village_file(src, codes, [(123.50, -10.20, 123.535, -10.18), (123.535, -10.20, 123.56, -10.18)])
+    moved = Geotagger(gaz, village_polygons=src, grid_cache=cache)
+    assert not moved._leaf_grid.from_cache
+    assert _tag(moved, 123.53, -10.19).adm4 == codes[0] and _tag(moved, 123.55, -10.19).adm4 == codes[1]
+    # The key follows the file's mtime alone too (content rewritten in place with the same size).
+    key = geotag_grid.fingerprint([src], moved._leaf_tree.geometries, GRID_CELL_DEG, GRID_SUB)
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert geotag_grid.fingerprint([src], moved._leaf_tree.geometries, GRID_CELL_DEG, GRID_SUB) != key
+    # A damaged cache file is rebuilt, not trusted.
+    for f in cache.glob("leaf-grid-*.npz"):
+        f.write_bytes(b"not an npz")
+    rebuilt = Geotagger(gaz, village_polygons=src, grid_cache=cache)
+    assert not rebuilt._leaf_grid.from_cache and _tag(rebuilt, 123.53, -10.19).adm4 == codes[0]
+    for f in cache.glob("leaf-grid-*.npz"):  # cut short (a full disk, a killed writer elsewhere)
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    assert not Geotagger(gaz, village_polygons=src, grid_cache=cache)._leaf_grid.from_cache

@@ -1,7 +1,8 @@
 """Point (and place-text) geotagging to official admin codes, in batches.
 
-Why batched: the enrich stage takes reports in batches from Kafka; one STRtree bulk query over a batch of
-points costs about what a handful of per-point queries do, so throughput is bound by GEOS, not Python.
+Why batched: the enrich stage takes reports in batches from Kafka; every step below is one vectorised pass
+over the batch (grid lookups, one GEOS bulk query for the few points the grid cannot answer), so a point costs
+about a microsecond, most of it building its result object.
 
 Rules, in order, per point:
 1. Inside a village polygon (Indonesia) or suco polygon (Timor-Leste): every level from that one code, so
@@ -15,10 +16,12 @@ Rules, in order, per point:
 5. Otherwise `none`, with the reason.
 Distances are metres on a local equirectangular projection around each point: exact enough within 5 km.
 
-Speed (issue 3): rule 1 is answered for most points by a cell grid (`_CellGrid`, ~430 m cells) that knows,
-for every cell no polygon edge touches, the one leaf polygon it lies in (or that it lies in none); only points
-in cells an edge crosses go to GEOS. The answers are the same as GEOS's, not approximations: a cell without
-edges lies wholly inside or wholly outside each polygon. Result objects are built from per-code templates.
+Speed (issue 3): rule 1 is answered for almost all points by an exact two-level cell grid
+(`geotag_grid.CellGrid`: ~430 m cells, and 8 x 8 sub-cells of ~54 m inside the cells polygon edges cross) that
+knows, for every (sub-)cell no polygon edge touches, the one leaf polygon it lies in (or that it lies in none);
+only points in sub-cells an edge touches (~4% of real points) go to GEOS. The answers are GEOS's own, not
+approximations. The grid is built once (~15-20 s of CPU) and cached on disk (see `geotag_grid`). Tags are built
+from per-polygon template dicts in C-level loops (`map`), one GeoTag per polygon and call (see `_Result.build`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ import contextlib
 import ctypes
 import gc
 import math
+import sys
+from collections import deque
 from collections.abc import Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +45,15 @@ from schemas.geo import GeoTag
 from schemas.report import FieldReport
 from services.core import admin_data
 from services.core.gazetteer import Gazetteer, get_gazetteer
+from services.core.geotag_grid import CellGrid, cache_dir, fingerprint, first_hits_xy
+from services.core.geotag_grid import first_hits as _first_hits
 from services.core.shared import Shared
 
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 SNAP_MAX_M = 5_000.0
-GRID_CELL_DEG = 1 / 256  # ~430 m: ~70% of real points land in a cell no village edge crosses; 206 MB of int32
+GRID_CELL_DEG = 1 / 256  # ~430 m: ~70% of real points land in a cell no village edge crosses
+GRID_SUB = 8  # edge cells cut into 8 x 8 sub-cells (~54 m): ~96% of real points answered without GEOS
 _AUTO = object()
 
 
@@ -58,8 +67,11 @@ class Geotagger:
     """Holds the polygon indexes; build once per process (see `get_geotagger`)."""
 
     def __init__(self, gazetteer: Gazetteer | None = None, village_polygons: Any = _AUTO,
-                 base: Path | None = None) -> None:
-        """`village_polygons`: a path, None/False for district polygons only, default: found automatically."""
+                 base: Path | None = None, grid_cache: Path | None | object = _AUTO) -> None:
+        """`village_polygons`: a path, None/False for district polygons only, default: found automatically.
+
+        `grid_cache`: directory for the built cell grid, None for no cache, default `geotag_grid.cache_dir()`.
+        """
         self.gazetteer = gazetteer or get_gazetteer()
         if village_polygons is _AUTO:
             village_polygons = admin_data.village_polygons_path()
@@ -75,36 +87,46 @@ class Geotagger:
         self.village_polygons_source = str(village_polygons) if self.has_village_polygons else None
         # Leaf units: villages and sucos. District units: kecamatan and sucos (the lowest TL level).
         self._leaf_codes = np.concatenate([v_codes, tl_codes])
-        self._leaf_tree = shapely.STRtree(np.concatenate([v_geoms, tl_geoms]))
-        self._leaf_grid = _CellGrid(self._leaf_tree, GRID_CELL_DEG)
+        leaf_geoms = np.concatenate([v_geoms, tl_geoms])
+        self._leaf_tree = shapely.STRtree(leaf_geoms)
+        sources = [village_polygons if self.has_village_polygons else None,
+                   (base or admin_data.data_dir()) / admin_data.TL_GPKG]
+        key = fingerprint(sources, leaf_geoms, GRID_CELL_DEG, GRID_SUB)
+        del leaf_geoms
+        self._leaf_grid = CellGrid.load_or_build(self._leaf_tree, GRID_CELL_DEG, GRID_SUB, key,
+                                                 cache_dir() if grid_cache is _AUTO else grid_cache)  # type: ignore[arg-type]
         self._district_codes = np.concatenate([kec_attrs["kode"].to_numpy(dtype=object), tl_codes])
         self._district_geoms = np.concatenate([kec_geoms, tl_geoms])
         self._district_tree = shapely.STRtree(self._district_geoms)
         self._villages_by_district = self._village_centroids()
         self._templates: dict[str, dict[str, Any]] = {}  # code -> every GeoTag field; copied, never handed out
+        # Per leaf polygon, its complete `village_polygon` GeoTag dict (built on first use); copied, never handed out.
+        self._leaf_templates = np.full(len(self._leaf_codes), None, dtype=object)
         _release_freed_memory()
 
-    def _village_centroids(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per district code: village codes, lons, lats (villages that have a centroid)."""
+    def _village_centroids(self) -> dict[str, tuple[int, int]]:
+        """Villages with a centroid, sorted by district into flat arrays (`_v_codes`, `_v_lon`, `_v_lat`); per
+        district code, its villages' (start, end) in them."""
         rows = [(p.adm3, p.code, p.lon, p.lat) for p in self.gazetteer.places.values()
                 if p.country == "ID" and p.level == 4 and p.lat is not None and p.adm3]
         rows.sort()
-        out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._v_codes = np.array([r[1] for r in rows], dtype=object)
+        self._v_lon = np.array([r[2] for r in rows], dtype=float)
+        self._v_lat = np.array([r[3] for r in rows], dtype=float)
         if not rows:
-            return out
+            return {}
         districts = np.array([r[0] for r in rows], dtype=object)
-        codes = np.array([r[1] for r in rows], dtype=object)
-        lons = np.array([r[2] for r in rows], dtype=float)
-        lats = np.array([r[3] for r in rows], dtype=float)
         starts = np.flatnonzero(np.r_[True, districts[1:] != districts[:-1]])
         ends = np.r_[starts[1:], len(rows)]
-        for s, e in zip(starts, ends, strict=True):
-            out[districts[s]] = (codes[s:e], lons[s:e], lats[s:e])
-        return out
+        return {districts[s]: (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
     # ------------------------------------------------------------------ public
     def tag_points(self, lons: np.ndarray, lats: np.ndarray) -> list[GeoTag]:
-        """One GeoTag per (lon, lat), vectorised over the whole batch."""
+        """One GeoTag per (lon, lat), vectorised over the whole batch.
+
+        Points of one call inside the same village (or suco) polygon share one GeoTag object: treat tags as
+        read-only, and copy one (`model_copy(deep=True)`) before changing it. Calls never share tags.
+        """
         lons = np.asarray(lons, dtype=float).ravel()
         lats = np.asarray(lats, dtype=float).ravel()
         if lons.shape != lats.shape:
@@ -116,7 +138,7 @@ class Geotagger:
         try:
             res = _Result(len(lons))
             self._tag(lons, lats, res, allow_swap=True)
-            return res.build(self._templates, self.gazetteer, lons, lats)
+            return res.build(self._templates, self._leaf_templates, self._leaf_codes, self.gazetteer, lons, lats)
         finally:
             if was_enabled:
                 gc.enable()
@@ -128,35 +150,39 @@ class Geotagger:
     def tag_reports(self, reports: Sequence[FieldReport]) -> list[GeoTag]:
         """Tags in report order: located reports in one batch, the others by their place text."""
         located = [i for i, r in enumerate(reports) if r.location is not None]
-        out: list[GeoTag | None] = [None] * len(reports)
-        if located:
-            lons = np.array([reports[i].location.lon for i in located], dtype=float)
-            lats = np.array([reports[i].location.lat for i in located], dtype=float)
-            for i, tag in zip(located, self.tag_points(lons, lats), strict=True):
+        points = [reports[i].location for i in located]
+        tags = self.tag_points(np.fromiter((p.lon for p in points), dtype=float, count=len(points)),
+                               np.fromiter((p.lat for p in points), dtype=float, count=len(points))
+                               ) if located else []
+        if len(located) == len(reports):
+            out: list[GeoTag | None] = tags  # type: ignore[assignment]
+        else:
+            out = [None] * len(reports)
+            for i, tag in zip(located, tags, strict=True):
                 out[i] = tag
-        for i, report in enumerate(reports):
-            if out[i] is None:
-                out[i] = self.tag_place(report.place_text or "")
-            elif out[i].geotag_method == "none" and report.place_text:
+        for i, tag in enumerate(out):
+            if tag is None:
+                out[i] = self.tag_place(reports[i].place_text or "")
+            elif tag.geotag_method == "none" and reports[i].place_text:
                 # A point that lands nowhere but text that names a place: the text is the better answer.
-                tag = self.tag_place(report.place_text)
-                if tag.geotag_method != "none":
-                    tag.flags.append("point_unusable")
-                    tag.reason = f"point: {out[i].reason}" + (f"; {tag.reason}" if tag.reason else "")
-                    out[i] = tag
+                by_text = self.tag_place(reports[i].place_text)
+                if by_text.geotag_method != "none":
+                    by_text.flags.append("point_unusable")
+                    by_text.reason = f"point: {tag.reason}" + (f"; {by_text.reason}" if by_text.reason else "")
+                    out[i] = by_text
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ steps
     def _tag(self, lons: np.ndarray, lats: np.ndarray, res: _Result, allow_swap: bool) -> None:
         valid = np.isfinite(lons) & np.isfinite(lats) & (np.abs(lats) <= 90) & (np.abs(lons) <= 180)
         res.invalid |= ~valid
-        todo = np.flatnonzero(valid & (res.method == ""))
+        todo = np.flatnonzero(valid & ~res.done)
         if todo.size:
             self._in_leaf(todo, lons, lats, res)
-        todo = todo[res.method[todo] == ""]
+        todo = todo[~res.done[todo]]
         if todo.size:
             self._in_district(todo, lons, lats, res)
-        todo = todo[res.method[todo] == ""]
+        todo = todo[~res.done[todo]]
         if todo.size:
             self._snap(todo, lons, lats, res)
         if allow_swap:
@@ -165,11 +191,11 @@ class Geotagger:
     def _in_leaf(self, idx: np.ndarray, lons: np.ndarray, lats: np.ndarray, res: _Result) -> None:
         cell = self._leaf_grid.lookup(lons[idx], lats[idx])
         known = cell >= 0
-        res.set(idx[known], self._leaf_codes[cell[known]], "village_polygon", key=cell[known])
-        edge = idx[cell == _CellGrid.EDGE]  # a polygon edge crosses the cell: ask GEOS
+        res.set_leaf(idx[known], cell[known])
+        edge = idx[cell == CellGrid.EDGE]  # a polygon edge touches the sub-cell: ask GEOS
         if edge.size:
-            hit, tree_i = _first_hits(self._leaf_tree, shapely.points(lons[edge], lats[edge]))
-            res.set(edge[hit], self._leaf_codes[tree_i], "village_polygon", key=tree_i)
+            hit, tree_i = first_hits_xy(self._leaf_tree, lons[edge], lats[edge])
+            res.set_leaf(edge[hit], tree_i)
 
     def _in_district(self, idx: np.ndarray, lons: np.ndarray, lats: np.ndarray, res: _Result) -> None:
         hit, tree_i = _first_hits(self._district_tree, shapely.points(lons[idx], lats[idx]))
@@ -184,14 +210,36 @@ class Geotagger:
 
     def _nearest_village(self, idx: np.ndarray, districts: np.ndarray, lons: np.ndarray, lats: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest village centroid of each point's own district: a loop over districts, not points."""
+        """Nearest village centroid of each point's own district, for all points at once.
+
+        Every (point, village of its district) pair in flat arrays; per point the first closest village in the
+        district's order, as an argmin over the district's villages would pick.
+        """
         village = np.full(idx.size, None, dtype=object)
         dist = np.full(idx.size, np.nan)
-        for d in np.unique(districts) if idx.size else []:
-            group = np.flatnonzero(districts == d)
-            cand = self._villages_by_district.get(d)
+        spans = [self._villages_by_district.get(d, (0, 0)) for d in districts.tolist()]
+        start = np.fromiter((sp[0] for sp in spans), dtype=np.int64, count=idx.size)
+        count = np.fromiter((sp[1] - sp[0] for sp in spans), dtype=np.int64, count=idx.size)
+        if count.sum() == 0:
+            return village, dist
+        point = np.repeat(np.arange(idx.size), count)  # pair -> point
+        cand = np.arange(point.size) - np.repeat(np.cumsum(count) - count, count) + start[point]  # -> village
+        p = idx[point]
+        m = _metres(lons[p], lats[p], self._v_lon[cand], self._v_lat[cand])
+        order = np.lexsort((cand, m, point))
+        best = order[np.r_[True, point[order][1:] != point[order][:-1]]]
+        has = point[best]
+        village[has] = self._v_codes[cand[best]]
+        dist[has] = m[best]
+        return village, dist
+        order = np.argsort(districts, kind="stable")  # grouped by sorting: not one full scan per district
+        ds = districts[order]
+        starts = np.flatnonzero(np.r_[True, ds[1:] != ds[:-1]])
+        for s, e in zip(starts.tolist(), np.r_[starts[1:], ds.size].tolist(), strict=True):
+            cand = self._villages_by_district.get(ds[s])
             if cand is None:
                 continue
+            group = order[s:e]
             vcodes, vlon, vlat = cand
             p = idx[group]
             m = _metres(lons[p][:, None], lats[p][:, None], vlon[None, :], vlat[None, :])
@@ -211,10 +259,10 @@ class Geotagger:
             return
         # Clip each candidate to the point's search box, then measure in a local metric frame.
         # clip_by_rect: far cheaper than a full overlay with the box on big coastal districts, same area.
-        x0, y0, x1, y1 = lon[q] - dlon[q], lat[q] - dlat, lon[q] + dlon[q], lat[q] + dlat
-        clipped = np.array([shapely.clip_by_rect(g, a, b, c, d) for g, a, b, c, d in
-                            zip(self._district_geoms[t], x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist(),
-                                strict=True)], dtype=object)
+        # Called as shapely's underlying ufunc, which takes a rectangle per geometry (the public wrapper takes
+        # one rectangle for all, so it would need a Python loop over the candidates).
+        clipped = shapely.lib.clip_by_rect(self._district_geoms[t], lon[q] - dlon[q], lat[q] - dlat,
+                                           lon[q] + dlon[q], lat[q] + dlat)
         coords, owner = shapely.get_coordinates(clipped, return_index=True)
         qo = q[owner]
         local = np.column_stack([(coords[:, 0] - lon[qo]) * np.cos(np.radians(lat[qo])) * M_PER_DEG,
@@ -234,15 +282,16 @@ class Geotagger:
 
     def _swapped(self, lons: np.ndarray, lats: np.ndarray, res: _Result) -> None:
         """Points found nowhere, retried as (lat, lon): a common data-entry mix-up."""
-        lost = np.flatnonzero(res.method == "")
+        lost = np.flatnonzero(~res.done)
         if lost.size == 0:
             return
         sub = _Result(lost.size)
         self._tag(lats[lost], lons[lost], sub, allow_swap=False)
-        found = sub.method != ""
+        found = sub.done
         for j in np.flatnonzero(found):
             i = lost[j]
-            res.code[i], res.method[i], res.dist[i] = sub.code[j], sub.method[j], sub.dist[j]
+            (res.code[i], res.method[i]), res.dist[i] = sub.code_method(j, self._leaf_codes), sub.dist[j]
+            res.done[i] = True
             res.flags[i] = [*sub.flags.get(j, []), "latlon_swapped"]
             res.invalid[i] = False
         res.swapped[lost[found]] = True
@@ -254,65 +303,124 @@ class _Result:
     def __init__(self, n: int) -> None:
         self.code = np.full(n, None, dtype=object)
         self.method = np.full(n, "", dtype=object)
+        self.done = np.zeros(n, dtype=bool)  # method set: a bool test, not n string comparisons
         self.dist = np.full(n, np.nan)
         self.invalid = np.zeros(n, dtype=bool)
         self.swapped = np.zeros(n, dtype=bool)
         self.flags: dict[int, list[str]] = {}
-        self.key = np.full(n, -1, dtype=np.int64)  # leaf index where known: tags are built in this order
+        # Leaf polygon index of points inside one (`village_polygon`, nothing else to say): their code and
+        # method are implied and left unset, so the bulk of a batch never touches the object arrays.
+        self.key = np.full(n, -1, dtype=np.int64)
 
     def set(self, idx: np.ndarray, codes: np.ndarray, method: str, dist: np.ndarray | None = None,
-            flag: str | None = None, key: np.ndarray | None = None) -> None:
+            flag: str | None = None) -> None:
         self.code[idx] = codes
-        self.key[idx] = -1 if key is None else key
         self.method[idx] = method
+        self.done[idx] = True
         if dist is not None:
             self.dist[idx] = dist
         if flag:
             for i in idx.tolist():
                 self.flags.setdefault(i, []).append(flag)
 
-    def build(self, templates: dict[str, dict[str, Any]], gaz: Gazetteer, lons: np.ndarray, lats: np.ndarray
-              ) -> list[GeoTag]:
-        """One GeoTag per point: a copy of its code's template, then the few per-point fields."""
-        codes, methods = self.code.tolist(), self.method.tolist()
-        for code in set(codes).difference(templates):
-            if code is not None:
-                # Unwrapped: the templates are the cache here, no need to keep a second copy in tag_fields'.
-                templates[code] = {**Gazetteer.tag_fields.__wrapped__(gaz, code), "geotag_method": "none",
-                                   "distance_m": None,
-                                   "flags": None, "reason": None}
-        new, set_dict, set_fields = GeoTag.__new__, _SET_DICT, _SET_FIELDS_SET
-        set_extra, set_private, all_fields = _SET_EXTRA, _SET_PRIVATE, _ALL_FIELDS_SET
-        out: list[GeoTag] = [None] * len(codes)  # type: ignore[list-item]
-        get = templates.get
-        # Built grouped by polygon, not in point order: copies of one template follow each other while it is
-        # in the CPU cache (twice as fast on 200k points spread over 83k villages).
-        for i in np.argsort(self.key, kind="stable").tolist():
-            method = methods[i]
-            if method:
-                values = get(codes[i]).copy()  # type: ignore[union-attr]
-                values["geotag_method"] = method
-                values["flags"] = []
-                tag = new(GeoTag)
-                set_dict(tag, values)
-                set_fields(tag, all_fields)
-                set_extra(tag, None)
-                set_private(tag, None)
-                out[i] = tag
-        # The few points with a distance, flags or no answer.
-        for i in np.flatnonzero(~np.isnan(self.dist)).tolist():
-            out[i].__dict__["distance_m"] = round(float(self.dist[i]), 1)
-        for i, flags in self.flags.items():
-            if methods[i]:
-                out[i].__dict__["flags"] = list(flags)
-        for i in np.flatnonzero(self.method == "").tolist():
-            if self.invalid[i]:
-                out[i] = GeoTag(reason=f"invalid coordinates (lat {lats[i]}, lon {lons[i]})",
-                                flags=["invalid_coordinates"])
-            else:
-                out[i] = GeoTag(reason=f"outside Indonesia and Timor-Leste: no district within "
-                                       f"{SNAP_MAX_M / 1000:g} km")
-        return out
+    def set_leaf(self, idx: np.ndarray, leaf: np.ndarray) -> None:
+        """Points inside leaf polygons (tree indexes `leaf`): `village_polygon`, code implied by the index."""
+        self.key[idx] = leaf
+        self.done[idx] = True
+
+    def code_method(self, i: int, leaf_codes: np.ndarray) -> tuple[str, str]:
+        """Point i's code and method, implied ones included."""
+        k = int(self.key[i])
+        return (leaf_codes[k], "village_polygon") if k >= 0 else (self.code[i], self.method[i])
+
+    def build(self, templates: dict[str, dict[str, Any]], leaf_templates: np.ndarray, leaf_codes: np.ndarray,
+              gaz: Gazetteer, lons: np.ndarray, lats: np.ndarray) -> list[GeoTag]:
+        """One GeoTag per point; points of one call in the same leaf polygon share one GeoTag object.
+
+        Why shared: building and freeing a pydantic object with its dict and flags list is most of the cost of
+        a batch once GEOS is mostly skipped; one per polygon and call instead of one per point costs a fraction.
+        Callers treat tags as read-only (nothing in Siaga changes a point's tag; `tag_reports` only changes the
+        fresh tags `tag_place` returns); copy one (`model_copy(deep=True)`) before changing it. Tags are never
+        shared between calls, nor those with a distance, flags or no answer.
+
+        Built in C-level loops (`map`): a copy of the polygon's template dict with a fresh flags list becomes a
+        new GeoTag's `__dict__`, without validation (see `_unvalidated`). The rest one by one.
+        """
+        n = len(self.method)
+        out = np.empty(n, dtype=object)
+        fast = np.flatnonzero(self.key >= 0)
+        if fast.size:
+            keys = self.key[fast]
+            if fast.size * 8 >= leaf_codes.size:  # big batch: mark the polygons hit, in polygon order, no sort
+                present = np.zeros(leaf_codes.size, dtype=bool)
+                present[keys] = True
+                used = np.flatnonzero(present)
+                per_point = (np.cumsum(present) - 1)[keys]
+            else:  # small batch: sorting its few keys beats a pass over every polygon
+                used, per_point = np.unique(keys, return_inverse=True)
+            for k in used[leaf_templates[used] == None].tolist():  # noqa: E711 - elementwise on an object array
+                leaf_templates[k] = _template(gaz, leaf_codes[k], "village_polygon")
+            m = used.size
+            dicts = list(map(dict.copy, leaf_templates[used].tolist()))
+            deque(map(dict.__setitem__, dicts, repeat("flags"), map(list, repeat((), m))), maxlen=0)
+            tags = list(map(object.__new__, repeat(GeoTag, m)))
+            deque(map(_SET_DICT, tags, dicts), maxlen=0)
+            deque(map(_SET_FIELDS_SET, tags, repeat(_ALL_FIELDS_SET)), maxlen=0)
+            deque(map(_SET_EXTRA, tags, repeat(None)), maxlen=0)
+            deque(map(_SET_PRIVATE, tags, repeat(None)), maxlen=0)
+            out[fast] = np.fromiter(tags, dtype=object, count=m)[per_point]
+        rest = np.flatnonzero(self.key < 0).tolist()
+        for i in rest:
+            method = self.method[i]
+            if not method:
+                if self.invalid[i]:
+                    out[i] = GeoTag(reason=f"invalid coordinates (lat {lats[i]}, lon {lons[i]})",
+                                    flags=["invalid_coordinates"])
+                else:
+                    out[i] = GeoTag(reason=f"outside Indonesia and Timor-Leste: no district within "
+                                           f"{SNAP_MAX_M / 1000:g} km")
+                continue
+            code = self.code[i]
+            template = templates.get(code)
+            if template is None:
+                template = templates[code] = _template(gaz, code, "none")
+            values = template.copy()
+            values["geotag_method"] = method
+            values["flags"] = list(self.flags.get(i, ()))
+            if not np.isnan(self.dist[i]):
+                values["distance_m"] = round(float(self.dist[i]), 1)
+            out[i] = _unvalidated(values)
+        return out.tolist()
+
+
+class _Fields:
+    """A plain object whose instance dicts all share one key table (CPython's key-sharing "split" dicts)."""
+
+
+def _template(gaz: Gazetteer, code: str, method: str) -> dict[str, Any]:
+    """Every GeoTag field for a code, in field order; flags None (each tag gets its own list).
+
+    Returned as the `__dict__` of a `_Fields` object: the same keys in the same order every time make it a
+    key-sharing dict, whose copies copy 13 values, not a table of keys and values (a third cheaper to copy and
+    free, a third of the memory). Any dict would be as correct.
+    """
+    # Unwrapped: the templates are the cache here, no need to keep a second copy in tag_fields'.
+    holder = _Fields()
+    fields = {**Gazetteer.tag_fields.__wrapped__(gaz, code), "geotag_method": method, "distance_m": None,
+              "flags": None, "reason": None}
+    for name, value in fields.items():  # as attributes, not dict updates: only these add keys to the shared table
+        setattr(holder, name, value)
+    return holder.__dict__
+
+
+def _unvalidated(values: dict[str, Any]) -> GeoTag:
+    """A GeoTag whose `__dict__` is `values` (every field present), without validation: see below."""
+    tag = GeoTag.__new__(GeoTag)
+    _SET_DICT(tag, values)
+    _SET_FIELDS_SET(tag, _ALL_FIELDS_SET)
+    _SET_EXTRA(tag, None)
+    _SET_PRIVATE(tag, None)
+    return tag
 
 
 # A GeoTag from values this module built itself (codes from the gazetteer), without validation: what
@@ -326,130 +434,18 @@ _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 _ALL_FIELDS_SET = set(GeoTag.model_fields)
 
 
-class _CellGrid:
-    """Leaf polygon per grid cell, for the cells no polygon edge touches; exact, not an approximation.
-
-    Built from the polygons' edges: every cell an edge (padded by a hair) touches is marked EDGE. The other
-    cells fall into connected regions (4-neighbours) that no edge crosses, so each region lies wholly inside
-    the same polygons: one GEOS query at one cell centre per region gives the first polygon containing it
-    (lowest tree index, as `_first_hits`) or NONE. Points outside the grid are outside every polygon.
-    """
-
-    EDGE = -2
-    NONE = -1
-    BLOCK = 16
-
-    def __init__(self, tree: shapely.STRtree, cell_deg: float) -> None:
-        from scipy import ndimage
-
-        geoms = tree.geometries
-        self.cell_deg = cell_deg
-        if len(geoms) == 0:
-            self.x0 = self.y0 = 0.0
-            self.nx = self.ny = 0
-            self.blocks = np.empty(0, dtype=np.int32)
-            self.dense = np.empty((0, self.BLOCK ** 2), dtype=np.int32)
-            return
-        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-        self.x0, self.y0 = xmin - 2 * cell_deg, ymin - 2 * cell_deg
-        b = self.BLOCK
-        self.nx = (int((xmax - self.x0) / cell_deg) + 3 + b - 1) // b * b
-        self.ny = (int((ymax - self.y0) / cell_deg) + 3 + b - 1) // b * b
-        edge = np.zeros(self.ny * self.nx, dtype=bool)
-        coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(geoms)), return_index=True)
-        gx = (coords[:, 0] - self.x0) / cell_deg  # in cell units
-        gy = (coords[:, 1] - self.y0) / cell_deg
-        del coords
-        # The cell of every vertex. A segment whose two ends share a cell stays in it (cells are convex).
-        ix, iy = np.floor(gx).astype(np.int32), np.floor(gy).astype(np.int32)
-        edge[iy * self.nx + ix] = True
-        # Segments (vertex k to k + 1 of one ring) between cells: cut into pieces at most half a cell long,
-        # and mark each piece's box of cells, padded by a hair against rounding: at most 2x2 cells, a superset
-        # of the cells the piece crosses.
-        cross = np.flatnonzero((ring[1:] == ring[:-1]) & ((ix[1:] != ix[:-1]) | (iy[1:] != iy[:-1])))
-        del ring, ix, iy
-        ax, ay, bx, by = gx[cross], gy[cross], gx[cross + 1], gy[cross + 1]
-        del gx, gy, cross
-        k = np.maximum(np.ceil(2 * np.maximum(np.abs(bx - ax), np.abs(by - ay))), 1).astype(np.int64)
-        seg = np.repeat(np.arange(k.size), k)
-        kk = k[seg]
-        f0 = (np.arange(seg.size) - np.repeat(np.cumsum(k) - k, k)) / kk
-        f1 = f0 + 1 / kk
-        del k, kk
-        ax, ay, dx, dy = ax[seg], ay[seg], bx[seg] - ax[seg], by[seg] - ay[seg]
-        del bx, by, seg
-        self._mark(edge, ax + dx * f0, ay + dy * f0, ax + dx * f1, ay + dy * f1)
-        del ax, ay, dx, dy, f0, f1
-        region = np.empty((self.ny, self.nx), dtype=np.int32)
-        n = ndimage.label(~edge.reshape(self.ny, self.nx), output=region)
-        del edge
-        region = region.ravel()
-        # One cell per region (any will do: the last written wins), in row chunks to bound memory.
-        rep = np.zeros(n + 1, dtype=np.int64)
-        step = 1 << 22
-        for s in range(0, region.size, step):
-            rep[region[s:s + step]] = np.arange(s, min(s + step, region.size))
-        cy, cx = np.divmod(rep[1:], self.nx)
-        centres = shapely.points(self.x0 + (cx + 0.5) * cell_deg, self.y0 + (cy + 0.5) * cell_deg)
-        hit, tree_i = _first_hits(tree, centres)
-        answer = np.full(n + 1, self.NONE, dtype=np.int32)
-        answer[0] = self.EDGE
-        answer[hit + 1] = tree_i
-        np.take(answer, region, out=region)
-        # Stored by blocks of BLOCK x BLOCK cells: a block of one value (open sea, inland) keeps only that value,
-        # the others keep their cells (a quarter of the full grid's memory at 1/256 degree).
-        b, nbx = self.BLOCK, self.nx // self.BLOCK
-        blocks = region.reshape(self.ny // b, b, nbx, b).swapaxes(1, 2).reshape(-1, b * b)
-        del region
-        lo, hi = blocks.min(axis=1), blocks.max(axis=1)
-        mixed = np.flatnonzero(lo != hi)
-        self.dense = blocks[mixed]
-        del blocks
-        self.blocks = lo
-        self.blocks[mixed] = -3 - np.arange(mixed.size, dtype=np.int32)  # -3 - row of `dense`
-
-    def _mark(self, edge: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray) -> None:
-        pad = 1e-6  # cells (~0.4 mm): an edge on or next to a cell's side marks the cells on both sides
-        x_lo = np.floor(np.minimum(ax, bx) - pad).astype(np.int32)
-        x_hi = np.floor(np.maximum(ax, bx) + pad).astype(np.int32)
-        y_lo = np.floor(np.minimum(ay, by) - pad).astype(np.int32) * np.int32(self.nx)
-        y_hi = np.floor(np.maximum(ay, by) + pad).astype(np.int32) * np.int32(self.nx)
-        for x in (x_lo, x_hi):
-            for y in (y_lo, y_hi):
-                edge[y + x] = True
-
-    def lookup(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
-        """Per point: the leaf tree index, NONE (in no polygon) or EDGE (ask GEOS). Points must be finite."""
-        ix = np.floor((lons - self.x0) / self.cell_deg)  # the same arithmetic as for the polygons' vertices
-        iy = np.floor((lats - self.y0) / self.cell_deg)
-        inside = np.flatnonzero((ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny))
-        out = np.full(lons.shape, self.NONE, dtype=np.int32)
-        ix, iy, b = ix[inside].astype(np.int64), iy[inside].astype(np.int64), self.BLOCK
-        ref = self.blocks[(iy // b) * (self.nx // b) + ix // b]
-        in_dense = np.flatnonzero(ref <= -3)
-        ref[in_dense] = self.dense[-3 - ref[in_dense], (iy[in_dense] % b) * b + ix[in_dense] % b]
-        out[inside] = ref
-        return out
-
-
 def _release_freed_memory() -> None:
     """Hand the heap freed while loading (WKB buffers, grid temporaries: hundreds of MB) back to the OS.
 
-    glibc keeps freed small blocks for reuse, so without this the process's RSS stays that much higher.
+    glibc keeps freed small blocks for reuse, so without this the process's RSS stays that much higher. So does
+    pyarrow's own allocator (mimalloc) with the Parquet buffers of the village file: ~300 MB, more than the index.
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _first_hits(tree: shapely.STRtree, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(point index, tree index) of the first polygon (lowest tree index) containing each point."""
-    q, t = tree.query(points, predicate="intersects")
-    if q.size == 0:
-        return q, t
-    order = np.lexsort((t, q))
-    q, t = q[order], t[order]
-    keep = np.r_[True, q[1:] != q[:-1]]
-    return q[keep], t[keep]
+    pa = sys.modules.get("pyarrow")  # only if something loaded it
+    if pa is not None:
+        with contextlib.suppress(Exception):  # best effort: an allocator without the call keeps its memory
+            pa.default_memory_pool().release_unused()
 
 
 _shared: Shared[Geotagger] = Shared(lambda: Geotagger())
