@@ -49,9 +49,10 @@ class BulkWriter:
         n = self._partitions.get(topic)
         if n is None:
             producer = self.app.producer._ensure_producer()
-            # Tracked for good: a topic the client only saw in an all-topics answer drops out of its metadata at
-            # the next refresh, and a batch for a partition without a known leader then waits (20 min in faust's
-            # settings) for a refresh that never asks for it. Seen as a worker that hung on its first dead letter.
+            # Tracked for good, every topic we write (outputs and changelogs): a topic the client only saw in an
+            # all-topics answer drops out of its metadata at the next refresh, and a batch for a partition without
+            # a known leader then waits (20 min in faust's settings) for a refresh that never asks for it. Seen as
+            # a worker that hung on its first dead letter, and on a changelog after a restart.
             await producer.client.add_topic(topic)
             await producer.client._wait_on_metadata(topic)
             n = self._partitions[topic] = len(producer.client.cluster.partitions_for_topic(topic) or ())
@@ -84,6 +85,7 @@ class BulkWriter:
         by_tp: dict[tuple[str, int], _Pending] = {}
         for (topic, partition), p in pending.items():
             if partition >= 0:
+                await self._partition_count(topic)  # tracks the topic (a table's changelog) in the metadata
                 by_tp[(topic, partition)] = p
                 continue
             n = await self._partition_count(topic)
