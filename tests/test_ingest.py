@@ -108,3 +108,55 @@ def test_mention_authors_are_pseudonymised_before_kafka(client: TestClient, kafk
     stored = [rec for rec in read_topic(kafka, "mentions.raw", 1) if rec.key == mid.encode()]
     assert len(stored) == 1 and b"budi" not in stored[0].value
     assert json.loads(stored[0].value)["author"].startswith("a:")
+
+
+def counter(client: TestClient, outcome: str, reason: str) -> float:
+    line = f'siaga_ingest_reports_total{{outcome="{outcome}",reason="{reason}"}} '
+    found = [ln for ln in client.get("/metrics").text.splitlines() if ln.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def test_body_that_is_not_json_gets_400_after_auth(client: TestClient) -> None:
+    for path in ("/v1/reports", "/v1/reports/batch"):
+        r = client.post(path, content=b"{not json", headers={**bearer("volunteer"), "Content-Type": "application/json"})
+        assert r.status_code == 400 and "not valid JSON" in r.json()["detail"], r.text
+        assert client.post(path, content=b"{not json").status_code == 401  # auth is checked before the body
+
+
+def test_batch_counts_every_item_in_metrics(client: TestClient) -> None:
+    accepted, invalid = counter(client, "accepted", ""), counter(client, "rejected", "invalid")
+    items = [body(f"m-{uuid.uuid4()}") for _ in range(4)] + [body("bad-2", hazard="meteor")] * 2
+    r = client.post("/v1/reports/batch", json=items, headers=bearer("volunteer"))
+    assert r.status_code == 200 and (r.json()["accepted"], r.json()["invalid"]) == (4, 2)
+    assert counter(client, "accepted", "") == accepted + 4
+    assert counter(client, "rejected", "invalid") == invalid + 2
+    http = [ln for ln in client.get("/metrics").text.splitlines()
+            if ln.startswith("siaga_http_requests_total{") and 'route="/v1/reports/batch"' in ln
+            and 'status="200"' in ln]
+    assert http, "the batch route is counted by its template"
+
+
+def test_report_routes_are_documented(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["paths"]["/v1/reports"]["post"]["operationId"] == "post_report_v1_reports_post"
+    assert set(spec["paths"]["/v1/reports"]["post"]["responses"]) == {"202", "413", "422", "503"}
+    assert spec["paths"]["/v1/reports/batch"]["post"]["operationId"] == "post_batch_v1_reports_batch_post"
+    assert "Resubmitting the same report_id is safe" in spec["paths"]["/v1/reports"]["post"]["description"]
+    assert client.get("/v1/reports", headers=bearer("volunteer")).status_code == 405
+
+
+def test_tune_gc_freezes_startup_objects_and_raises_gen0_only_when_asked() -> None:
+    import gc
+
+    from services.ingest.app import tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc(0)
+        assert gc.get_threshold() == before
+        tune_gc(50_000)
+        assert gc.get_threshold() == (50_000, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

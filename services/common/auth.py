@@ -56,24 +56,37 @@ class TokenStore:
         return len(self._by_token)
 
 
+def allowed_roles(*roles: str) -> frozenset[str]:
+    """The roles that may call a route declared for `roles`: admin may do everything."""
+    return frozenset(roles) | {"admin"}
+
+
+def authenticate(store: TokenStore, header: str, allowed: frozenset[str]) -> Principal:
+    """The Principal behind an Authorization header, or HTTPException 401/403 with a clear message.
+
+    Shared by the `require` dependency and routes served as plain ASGI (services.ingest.reports), so that both
+    answer a missing, unknown or under-privileged token in exactly the same words.
+    """
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = store.find(token)
+    if principal is None:
+        raise HTTPException(401, "unknown or expired token", headers={"WWW-Authenticate": "Bearer"})
+    if principal.role not in allowed:
+        raise HTTPException(403, f"role '{principal.role}' may not do this; needs one of {sorted(allowed)}")
+    return principal
+
+
 def require(*roles: str):  # noqa: ANN201 - FastAPI dependency factory
     """A dependency that returns the caller's Principal, or answers 401/403 with a clear message."""
-    allowed = set(roles) | {"admin"}
+    allowed = allowed_roles(*roles)
 
     # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request
     # that cost the ingest service most of its throughput.
     async def dependency(request: Request) -> Principal:
-        store: TokenStore = request.app.state.tokens
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        principal = store.find(token.strip())
-        if principal is None:
-            raise HTTPException(401, "unknown or expired token", headers={"WWW-Authenticate": "Bearer"})
-        if principal.role not in allowed:
-            raise HTTPException(403, f"role '{principal.role}' may not do this; needs one of {sorted(allowed)}")
-        return principal
+        return authenticate(request.app.state.tokens, request.headers.get("authorization", ""), allowed)
 
     return dependency

@@ -6,29 +6,68 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException, Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def _check_declared(declared: str | bytes | None, limit: int) -> None:
     if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body of {declared} bytes is over the {limit}-byte limit; split it into batches")
+        size = declared.decode("latin-1") if isinstance(declared, bytes) else declared
+        raise BodyTooLarge(f"body of {size} bytes is over the {limit}-byte limit; split it into batches")
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"body is over the {limit}-byte limit; split it into batches")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    _check_declared(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"body is over the {limit}-byte limit; split it into batches")
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def read_json_body(request: Request, limit: int) -> Any:
-    raw = await read_body(request, limit)
+async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """`read_body` for a route served as plain ASGI (services.ingest.reports): the same limit and messages,
+    without building a Request and its stream for every report."""
+    declared = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared = value
+            break
+    _check_declared(declared, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise HTTPException(400, f"body is not valid JSON: {err}") from err
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    return parse_json(await read_body(request, limit))
