@@ -14,11 +14,15 @@ What validates what:
   metrics and labels checked against docs/metrics.md; `promtool check` and the alert unit tests
   (prometheus/alerts_test.yml) where promtool is installed (SIAGA_REQUIRE_PROMTOOL=1 makes it mandatory);
 - Grafana: the dashboard parses, every panel has targets whose PromQL parses and uses documented metrics;
+- the live social media clients (`siaga listen`): one instance everywhere (k8s replicas 1 + Recreate, no HPA or
+  PDB; one compose service), credentials only from optional Secret keys / an optional env file, /healthz probes,
+  scraped as siaga-live, alerted on and on the dashboard;
 - docs/metrics.md against the metric declarations in services/common/metrics.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import base64
 import importlib.resources
@@ -54,6 +58,12 @@ STRIMZI_API = "kafka.strimzi.io/v1"
 MIN_INSYNC = 2
 REPLICATION = 3
 SERVICES = {"ingest": 8001, "enrich": 6066, "api": 8000}
+# The live social media clients: their own Deployment / compose service, run as exactly one instance.
+LIVE = "live"
+LIVE_PORT = 6067
+LIVE_MODULE = "services.ingest.live"
+LIVE_CREDENTIALS = {"SIAGA_X_BEARER_TOKEN", "SIAGA_TELEGRAM_BOT_TOKEN", "SIAGA_MASTODON_BASE_URL",
+                    "SIAGA_MASTODON_TOKEN"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -213,6 +223,31 @@ def _check_entrypoint(command: list[str], service: str, where: str) -> None:
         assert (ROOT / "services" / service / "__main__.py").exists(), f"{where}: services.{service} has no __main__"
 
 
+def _check_live_command(command: list[str], where: str) -> None:
+    """`python -m services.ingest.live` with options `siaga listen` accepts, and --keep-running: a process that
+    exits when no credential is configured would be restarted in a loop (CrashLoopBackOff)."""
+    from services.cli import listen_cmd
+
+    assert command[:3] == ["python", "-m", LIVE_MODULE], f"{where}: unexpected command {command}"
+    assert _module_file(LIVE_MODULE + ".__main__").exists(), f"{where}: {LIVE_MODULE} has no __main__"
+    parser = argparse.ArgumentParser()
+    listen_cmd.register(parser.add_subparsers(dest="command"))
+    try:
+        args = parser.parse_args(["listen", *command[3:]])
+    except SystemExit:
+        pytest.fail(f"{where}: `siaga listen` does not accept {command[3:]}")
+    assert args.keep_running, f"{where}: without --keep-running it exits (and restarts) when nothing is configured"
+    assert not args.check and not args.only, f"{where}: {command[3:]}"
+
+
+def _env_names_read_by_the_live_clients() -> set[str]:
+    """Every SIAGA_* variable the live process reads: its settings, its log level, and SIAGA_HOST for the
+    metrics address."""
+    text = "".join((ROOT / f).read_text() for f in ("services/common/config.py", "services/common/logs.py",
+                                                      "services/cli/listen_cmd.py"))
+    return set(re.findall(r'"(SIAGA_[A-Z0-9_]+)"', text))
+
+
 # ------------------------------------------------------------------------------------------- (a) parsing
 
 
@@ -321,8 +356,9 @@ def test_deployments_probes_resources_config_and_secret():
     docs = _k8s_docs()
     config = _by_name(docs, "ConfigMap", "siaga-config")["data"]
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in _kind(docs, "Deployment")}
-    assert set(deployments) == set(SERVICES)
-    for service, dep in deployments.items():
+    assert set(deployments) == set(SERVICES) | {LIVE}, "one Deployment per service (live: test_live_deployment_*)"
+    for service in SERVICES:
+        dep = deployments[service]
         where = f"Deployment {dep['metadata']['name']}"
         spec = dep["spec"]
         pod_labels = spec["template"]["metadata"]["labels"]
@@ -391,6 +427,81 @@ def test_enrich_hpa_is_cpu_based_and_capped_by_partitions():
     cap = min(t.partitions for t in consumed)
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"] <= cap, (
         f"enrich workers beyond {cap} partitions would sit idle")
+
+
+def test_live_deployment_is_exactly_one_recreated_instance():
+    """The pollers must never run twice at once (rate limits spent twice, Telegram 409): one replica, replaced
+    with Recreate (a rolling update briefly runs two), no HPA to add more, no PDB to block node drains."""
+    docs = _k8s_docs()
+    dep = _by_name(docs, "Deployment", "siaga-live")
+    spec = dep["spec"]
+    assert spec.get("replicas") == 1, f"siaga-live must run exactly one replica, not {spec.get('replicas')}"
+    strategy = spec.get("strategy")
+    assert strategy == {"type": "Recreate"}, f"siaga-live must be replaced with Recreate, not {strategy}"
+    for hpa in _kind(docs, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["scaleTargetRef"]["name"] != "siaga-live", "an HPA would run several live clients"
+    pod_labels = spec["template"]["metadata"]["labels"]
+    for pdb in _kind(docs, "PodDisruptionBudget"):
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        assert not selector.items() <= pod_labels.items(), "a PDB on a single pod blocks every node drain"
+    rendered = _by_name(_render_kustomization(), "Deployment", "siaga-live")["spec"]
+    assert (rendered["replicas"], rendered["strategy"]) == (1, {"type": "Recreate"}), "kustomize changed it"
+
+
+def test_live_deployment_command_probes_config_and_credentials():
+    docs = _k8s_docs()
+    dep = _by_name(docs, "Deployment", "siaga-live")
+    where = "Deployment siaga-live"
+    spec = dep["spec"]
+    pod = spec["template"]
+    assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), f"{where}: selector"
+    # prometheus-k8s.yml keeps pods by part-of, scrapes the port named http, names the job siaga-<component>:
+    # siaga-live, which alerts.yml and the dashboard use
+    assert pod["metadata"]["labels"].get("app.kubernetes.io/part-of") == "siaga"
+    assert pod["metadata"]["labels"].get("app.kubernetes.io/component") == LIVE
+    (container,) = pod["spec"]["containers"]
+    _check_live_command(container["command"], where)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": LIVE_PORT}, f"{where}: ports {ports}"
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/healthz" and get["port"] in ("http", LIVE_PORT), f"{where}: {probe} {get}"
+    res = container["resources"]
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(res[bound]), f"{where}: {bound} needs cpu and memory"
+    assert [e["configMapRef"]["name"] for e in container["envFrom"]] == ["siaga-config"]
+    config = _by_name(docs, "ConfigMap", "siaga-config")["data"]
+    # what the process sees: the ConfigMap, overridden by the container's own env
+    env = dict(config)
+    from_secret = {}
+    for var in container.get("env", []):
+        if "valueFrom" in var:
+            ref = var["valueFrom"].get("secretKeyRef")
+            assert ref is not None, f"{where}: {var['name']} must come from a Secret"
+            from_secret[var["name"]] = ref
+            env.pop(var["name"], None)
+        else:
+            env[var["name"]] = var["value"]
+    # the metrics/health server listens on the pod IP and the port the probes and Prometheus use
+    assert env.get("SIAGA_HOST") == "0.0.0.0", f"{where}: SIAGA_HOST must be 0.0.0.0 (default: loopback only)"
+    assert env.get("SIAGA_LIVE_METRICS_PORT", str(LIVE_PORT)) == str(LIVE_PORT)
+    # credentials: only from the Secret, each optional (no credential = that platform disabled, pod starts)
+    assert set(from_secret) == LIVE_CREDENTIALS, f"{where}: credentials from the Secret: {sorted(from_secret)}"
+    for name, ref in from_secret.items():
+        assert ref["name"] == "siaga-auth" and ref.get("optional") is True, f"{where}: {name} {ref}"
+    assert not LIVE_CREDENTIALS & set(config), "credentials do not belong in the ConfigMap"
+    keys = [ref["key"] for ref in from_secret.values()]
+    assert len(keys) == len(set(keys)) and "auth.json" not in keys
+    known = _env_names_read_by_the_live_clients()
+    set_here = {v["name"] for v in container.get("env", [])}
+    assert set_here <= known, f"{where}: variables nothing reads: {sorted(set_here - known)}"
+    # no bearer-token file: the live process serves no authenticated API
+    volumes = pod["spec"].get("volumes", [])
+    assert not [v for v in volumes if v.get("secret", {}).get("secretName") == "siaga-auth"]
+    if container["securityContext"].get("readOnlyRootFilesystem"):
+        writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+        assert "/tmp" in writable, f"{where}: read-only root filesystem needs a writable /tmp"
+    assert pod["spec"].get("automountServiceAccountToken") is False
 
 
 # ------------------------------------------------------------------------------------ Strimzi (custom)
@@ -613,6 +724,34 @@ def test_compose_services():
     assert {"prometheus", "grafana"} <= set(doc["services"])
 
 
+def test_compose_live_service():
+    doc = _compose()
+    svc = doc["services"][LIVE]
+    where = "compose service live"
+    build = svc["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == (DEPLOY / "Dockerfile").resolve()
+    assert svc["image"] == doc["services"]["ingest"]["image"], f"{where}: the same image as the other services"
+    _check_live_command(svc["command"], where)
+    assert "deploy" not in svc and "scale" not in svc, f"{where}: exactly one instance"
+    brokers = _brokers(doc)
+    plaintext = re.compile(r"PLAINTEXT://([^:,]+:\d+)")
+    bootstrap = {plaintext.search(_env(s)["KAFKA_ADVERTISED_LISTENERS"]).group(1) for s in brokers.values()}
+    env = _env(svc)
+    assert set(env["SIAGA_KAFKA"].split(",")) == bootstrap, f"{where}: SIAGA_KAFKA {env['SIAGA_KAFKA']}"
+    assert env["SIAGA_TOPIC_REPLICATION"] == str(REPLICATION) and env["SIAGA_MIN_INSYNC"] == str(MIN_INSYNC)
+    assert env["SIAGA_HOST"] == "0.0.0.0", f"{where}: Prometheus cannot scrape a loopback-only server"
+    assert env.get("SIAGA_LIVE_METRICS_PORT", str(LIVE_PORT)) == str(LIVE_PORT)
+    assert not LIVE_CREDENTIALS & set(env), f"{where}: credentials belong in the env file, not in compose.yaml"
+    assert set(env) <= _env_names_read_by_the_live_clients(), f"{where}: unknown variables"
+    # credentials from an optional env file among the other secrets: it starts without one
+    (env_file,) = svc["env_file"]
+    assert env_file["path"].startswith("./secrets/") and env_file["required"] is False, env_file
+    test = " ".join(svc["healthcheck"]["test"])
+    assert f"127.0.0.1:{LIVE_PORT}/healthz" in test, f"{where}: healthcheck {test}"
+    for broker in brokers:
+        assert svc["depends_on"][broker]["condition"] == "service_healthy"
+
+
 # ----------------------------------------------------------------------------------- (e) Prometheus
 
 
@@ -629,6 +768,16 @@ def test_prometheus_configs():
         assert service in compose["services"]
         for sc in job["static_configs"]:
             assert "service" not in sc.get("labels", {}), "a `service` target label renames the metrics' own"
+    live = [t for sc in jobs[f"siaga-{LIVE}"]["static_configs"] for t in sc["targets"]]
+    assert live == [f"{LIVE}:{LIVE_PORT}"], f"siaga-{LIVE} scrapes {live}"
+    assert LIVE in compose["services"]
+    # every job an alert names is scraped (a typo would make `absent(up{job=...})` fire forever)
+    alerts_text = (PROM / "alerts.yml").read_text()
+    for job in set(re.findall(r'job="([^"]+)"', alerts_text)):
+        assert job in jobs, f"alerts.yml names job {job}, which prometheus.yml does not scrape"
+        component = job.removeprefix("siaga-")
+        assert any(d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == component
+                   for d in _kind(_k8s_docs(), "Deployment")), f"no Deployment makes job {job} on Kubernetes"
     k8s = yaml.safe_load((PROM / "prometheus-k8s.yml").read_text())
     assert k8s["rule_files"] == cfg["rule_files"]
     (job,) = k8s["scrape_configs"]
@@ -676,13 +825,21 @@ def test_alert_rules():
     assert 'status=~"5.."' in exprs["SiagaApi5xx"] and 'service="api"' in exprs["SiagaApi5xx"]
     assert 'status="503"' in exprs["SiagaIngestUnavailable"]
     assert 'job="siaga-enrich"' in exprs["SiagaEnrichDown"]
+    # live clients: a source backing off for 15 minutes, platforms refusing the credentials, the process down
+    rules = {r["alert"]: r for g in rules_doc["groups"] for r in g["rules"]}
+    backing_off = rules["SiagaLiveSourceBackingOff"]
+    assert alerts["SiagaLiveSourceBackingOff"] == {"siaga_live_backoff_seconds"} and "> 0" in backing_off["expr"]
+    assert backing_off["for"] == "15m"
+    assert 'reason="http_4xx"' in exprs["SiagaLiveClientRejected"]
+    assert "siaga_live_errors_total" in alerts["SiagaLiveClientRejected"]
+    assert 'job="siaga-live"' in exprs["SiagaLiveDown"]
     for situation, metric in required.items():
         assert any(metric in used for used in alerts.values()), f"no alert for {situation}"
     # the rule unit tests cover the required alerts
     tests_doc = yaml.safe_load((PROM / "alerts_test.yml").read_text())
     tested = {t["alertname"] for case in tests_doc["tests"] for t in case["alert_rule_test"]}
     for name in ("SiagaConsumerLagGrowing", "SiagaDeadLetters", "SiagaApi5xx", "SiagaIngestUnavailable",
-                 "SiagaEnrichDown"):
+                 "SiagaEnrichDown", "SiagaLiveSourceBackingOff", "SiagaLiveClientRejected", "SiagaLiveDown"):
         assert name in tested, f"alerts_test.yml does not test {name}"
     assert tested <= set(alerts)
 
@@ -736,10 +893,12 @@ def test_grafana_dashboard():
             used |= _check_promql(expr, f"panel {p['title']!r}")
     for metric in ("siaga_ingest_reports_total", "siaga_ingest_produce_seconds_bucket", "siaga_consumer_lag",
                    "siaga_enrich_reports_total", "siaga_geotag_total", "siaga_geotag_failures_total",
-                   "siaga_deadletter_total", "siaga_http_request_seconds_bucket", "siaga_http_requests_total"):
+                   "siaga_deadletter_total", "siaga_http_request_seconds_bucket", "siaga_http_requests_total",
+                   "siaga_live_mentions_total", "siaga_live_errors_total", "siaga_live_backoff_seconds"):
         assert metric in used, f"the dashboard has no panel on {metric}"
     titles = " ".join(p["title"].lower() for p in panels)
-    for word in ("p95", "p99", "5xx", "lag", "dead letters", "geotag", "rejected", "duplicates"):
+    for word in ("p95", "p99", "5xx", "lag", "dead letters", "geotag", "rejected", "duplicates", "live mentions",
+                 "live client errors"):
         assert word in titles, f"no panel about {word!r}"
 
 

@@ -5,7 +5,8 @@ search with since_id and next_token, Telegram getUpdates with offset and long po
 with min_id. What is checked: mentions land on mentions.raw keyed by id with pseudonymised authors; the
 cursor survives a restart (the server sees the stored since_id / offset / min_id, nothing is fetched from the
 start again); 429s are waited out for as long as each platform says, 5xx and dropped connections are backed
-off and recovered from; the cursor does not move when Kafka refuses a page; nothing runs without credentials.
+off and recovered from; the cursor does not move when Kafka refuses a page; nothing runs without credentials
+(and the deployed `--keep-running` command then stays up, serving /healthz and the metrics on one port).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import json
 import logging
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +42,7 @@ from services.common.kafka_io import AsyncProducer, KafkaUnavailable
 from services.core.mentions import parsers
 from services.ingest.live.backoff import Backoff, until_reset
 from services.ingest.live.runner import LiveClients
+from services.ingest.live.web import Heartbeat, serve
 from tests.kafka_utils import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -540,6 +546,78 @@ def test_siaga_listen_exits_cleanly_when_nothing_is_configured(kafka: str) -> No
     assert check.returncode == 0, check.stderr
     assert check.stdout.splitlines() == ["mastodon\tmastodon:mastodon.example:tag:banjir\tevery 60s",
                                          "mastodon\tmastodon:mastodon.example:tag:gempa\tevery 60s"]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_healthz_follows_the_event_loop_and_metrics_share_its_port() -> None:
+    now = [1000.0]
+    beat = Heartbeat(stale_after_s=60, clock=lambda: now[0])
+    server = serve(0, "127.0.0.1", beat)
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert _get(f"{base}/healthz") == (200, "ok\n")
+        status, body = _get(f"{base}/metrics")
+        assert status == 200 and "siaga_live_enabled" in body and "siaga_live_backoff_seconds" in body
+        now[0] += 59
+        assert _get(f"{base}/healthz")[0] == 200
+        now[0] += 2  # the loop has not beaten for 61 s: stalled
+        assert _get(f"{base}/healthz") == (503, "event loop stalled for 61s\n")
+        beat.beat()
+        assert _get(f"{base}/healthz")[0] == 200
+        head = urllib.request.Request(f"{base}/healthz", method="HEAD")
+        with urllib.request.urlopen(head, timeout=5) as resp:
+            assert resp.status == 200 and resp.read() == b""
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_siaga_listen_keep_running_stays_up_without_credentials_until_sigterm(kafka: str) -> None:
+    """The deployed command (deploy/: `python -m services.ingest.live --keep-running`): with nothing configured
+    it must not exit (Kubernetes and compose would restart it in a loop) but serve /healthz and the metrics, and
+    stop cleanly on SIGTERM."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIAGA_")}
+    env.update(SIAGA_KAFKA=kafka, SIAGA_LIVE_METRICS_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "services.ingest.live", "--keep-running"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, f"exited with {proc.returncode}: {proc.communicate()[1]}"
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "/healthz never answered"
+                time.sleep(0.1)
+        assert (status, body) == (200, "ok\n")
+        metrics = _get(f"http://127.0.0.1:{port}/metrics")[1]
+        for platform in ("x", "telegram", "mastodon"):
+            assert f'siaga_live_enabled{{platform="{platform}"}} 0.0' in metrics
+        time.sleep(0.5)
+        assert proc.poll() is None, "it exited although --keep-running"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "no live client configured" in stderr and "staying up idle" in stderr
 
 
 # -- Pure parts ----------------------------------------------------------------------------------------------

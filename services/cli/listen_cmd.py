@@ -25,11 +25,13 @@ def _run(args: argparse.Namespace) -> int:
         for s in build_sources(cfg, only):
             print(f"{s.platform}\t{s.key}\tevery {s.interval_s:g}s")
         return 0
+    heartbeat = None
     if cfg.live_metrics_port:
-        from prometheus_client import start_http_server
+        from services.ingest.live.web import Heartbeat, serve
 
-        start_http_server(cfg.live_metrics_port, addr=os.environ.get("SIAGA_HOST", "127.0.0.1"))
-    asyncio.run(run(cfg, only))
+        heartbeat = Heartbeat()
+        serve(cfg.live_metrics_port, os.environ.get("SIAGA_HOST", "127.0.0.1"), heartbeat)
+    asyncio.run(run(cfg, only, keep_running=args.keep_running, heartbeat=heartbeat))
     return 0
 
 
@@ -38,8 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "listen", help="poll X / Telegram / Mastodon (those with credentials) into mentions.raw",
         description="Runs until SIGINT/SIGTERM. Each platform runs only when its credential is set: "
                     "SIAGA_X_BEARER_TOKEN, SIAGA_TELEGRAM_BOT_TOKEN, SIAGA_MASTODON_BASE_URL. "
-                    "Metrics on SIAGA_LIVE_METRICS_PORT (default 6067, 0 = off).")
+                    "Metrics and /healthz on SIAGA_LIVE_METRICS_PORT (default 6067, 0 = off), "
+                    "address SIAGA_HOST (default 127.0.0.1).")
     p.add_argument("--only", help="comma-separated subset of x,telegram,mastodon")
+    p.add_argument("--keep-running", action="store_true",
+                   help="with no client configured, stay up (metrics, /healthz) until SIGTERM instead of "
+                        "exiting; for supervisors that restart a process that exits (Kubernetes, compose)")
     p.add_argument("--check", action="store_true", help="print the clients that would run, and exit")
     p.set_defaults(func=_run)
 

@@ -15,6 +15,7 @@ from services.ingest.live.cursors import CursorStore
 from services.ingest.live.metrics import LIVE_ENABLED
 from services.ingest.live.poller import Poller
 from services.ingest.live.sources import MastodonTimeline, Source, TelegramUpdates, XRecentSearch
+from services.ingest.live.web import Heartbeat
 
 log = logging.getLogger("siaga.live")
 
@@ -89,12 +90,25 @@ class LiveClients:
                     self.producer.close()
 
 
-async def run(cfg: Settings, only: set[str] | None = None) -> None:
-    """Run the configured clients until SIGINT / SIGTERM."""
+async def run(cfg: Settings, only: set[str] | None = None, *, keep_running: bool = False,
+              heartbeat: Heartbeat | None = None) -> None:
+    """Run the configured clients until SIGINT / SIGTERM. With none configured, return at once, unless
+    `keep_running` (a supervisor that restarts whatever exits, as Kubernetes and compose do, would otherwise
+    restart it in a loop): then stay up idle, metrics and /healthz served, until stopped. `heartbeat` is beaten
+    from this event loop for /healthz."""
     import signal
 
     clients = LiveClients(cfg, only)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, clients.stop)
-    await clients.run()
+    beats = asyncio.create_task(heartbeat.run()) if heartbeat is not None else None
+    try:
+        await clients.run()
+        if keep_running and not clients.stop_event.is_set():
+            log.info("no live client running: staying up idle until stopped (--keep-running)")
+            await clients.stop_event.wait()
+    finally:
+        if beats is not None:
+            beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
