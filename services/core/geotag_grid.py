@@ -403,6 +403,12 @@ def _touched_cells(gx: np.ndarray, gy: np.ndarray, ring: np.ndarray, chunk: int 
 def first_hits(tree: shapely.STRtree, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(point index, tree index) of the first polygon (lowest tree index) containing each point."""
     q, t = tree.query(points, predicate="intersects")
+    return _first_per_point(q, t)
+
+
+def _first_per_point(q: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of (point, polygon) hit pairs, each point's pair with the lowest polygon index: a point on a shared edge
+    belongs to one polygon, the same one whichever path found it."""
     if q.size == 0:
         return q, t
     order = np.lexsort((t, q))
@@ -418,10 +424,4 @@ def first_hits_xy(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray) -> tuple[
     if q.size == 0:
         return q, t
     inside = shapely.intersects_xy(tree.geometries[t], x[q], y[q])
-    q, t = q[inside], t[inside]
-    if q.size == 0:
-        return q, t
-    order = np.lexsort((t, q))
-    q, t = q[order], t[order]
-    keep = np.r_[True, q[1:] != q[:-1]]
-    return q[keep], t[keep]
+    return _first_per_point(q[inside], t[inside])
