@@ -23,9 +23,10 @@ async def batches(stream: faust.StreamT, max_n: int) -> AsyncIterator[list[faust
     async for event in stream.events():
         pending.append(event)
         if len(pending) >= max_n or queue.empty():
-            try:
-                yield pending
-            finally:
-                for done in pending:
-                    await stream.ack(done)
-                pending = []
+            # Acknowledged only when the batch came back processed: if processing raised (or the worker is
+            # stopping mid-batch), the events stay unacknowledged, their offsets uncommitted, and they are
+            # redelivered. Acking in a `finally` would commit the offsets of a batch that failed: a lost batch.
+            yield pending
+            for done in pending:
+                await stream.ack(done)
+            pending = []
