@@ -117,13 +117,6 @@ raw_out, consolidation_out, mentions_out = BulkWriter(app), BulkWriter(app), Bul
 install_pages(app)
 
 
-@app.task
-async def _widen_producer_buffer() -> None:
-    """faust stops to flush its producer buffer whenever 100 sends are pending ("producer buffer full"),
-    which throttled a worker working through a backlog."""
-    app.producer.buffer.max_messages = 10 * BATCH
-
-
 
 
 def send_dead_letter(out: BulkWriter, event: faust.EventT, stage: str, reason: str, detail: str) -> None:

@@ -42,9 +42,6 @@ class BulkWriter:
         self._partitions: dict[str, int] = {}
         self._key_partition: dict[tuple[str, bytes], int] = {}
 
-    def __len__(self) -> int:
-        return sum(len(p.records) for p in self._pending.values())
-
     async def _partition_count(self, topic: str) -> int:
         n = self._partitions.get(topic)
         if n is None:
