@@ -17,6 +17,8 @@ PRODUCE_SECONDS = Histogram("siaga_ingest_produce_seconds", "Time from send to b
 ENRICH_REPORTS = Counter("siaga_enrich_reports_total", "Reports processed by enrich", ["outcome"])
 GEOTAG = Counter("siaga_geotag_total", "Geotag results by method", ["method"])
 GEOTAG_FAILURES = Counter("siaga_geotag_failures_total", "Reports that could not be geotagged", ["reason"])
+# An input offset skipped inside one assignment: a message the worker never saw (docs/metrics.md). Must stay 0.
+ENRICH_OFFSET_GAPS = Counter("siaga_enrich_offset_gaps_total", "Input offsets a stream skipped", ["topic"])
 DEADLETTER = Counter("siaga_deadletter_total", "Records sent to the dead-letter topic", ["source", "reason"])
 CONSUMER_LAG = Gauge("siaga_consumer_lag", "Messages behind the end of the topic", ["service", "topic", "partition"])
 API_SITES = Gauge("siaga_api_sites", "Sites in the API read model")

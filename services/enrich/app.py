@@ -52,14 +52,16 @@ from services.core.consolidate import (
 from services.core.geotag import get_geotagger
 from services.core.mentions.enrich import enrich_mentions
 from services.core.versions import Placement, VersionRecord, decide, retraction_target
-from services.enrich.batching import batches
+from services.enrich.batching import batches, forget_positions
 from services.enrich.bulk import BulkWriter
 from services.enrich.deadletters import dead_letter_record
 from services.enrich.event_context import current_event
+from services.enrich.faust_races import install as fix_faust_races
 from services.enrich.health import install_pages
 
 log = logging.getLogger("siaga.enrich")
 cfg = settings()
+fix_faust_races()  # before the app exists: faust otherwise loses input messages around table recovery
 RULES = ConsolidationRules()
 # Under a backlog a batch fills up to this; a quiet stream hands over single events at once (batching.py).
 # Large batches amortise the per-group table write and the vectorised geotag query.
@@ -245,6 +247,7 @@ CACHES = (group_cache, regency_group_cache, regency_mention_cache)
 async def _forget_caches(app: faust.App, revoked: set, **kwargs: object) -> None:  # noqa: ARG001
     for cache in CACHES:
         cache.clear()
+    forget_positions()
 
 
 @app.agent(consolidation_topic)

@@ -11,9 +11,21 @@ mid-batch means redelivery (at least once), never loss.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import faust
+
+from services.common.metrics import ENRICH_OFFSET_GAPS
+
+log = logging.getLogger("siaga.enrich")
+# Last offset each stream delivered per input partition, forgotten at every rebalance (a partition that comes
+# back may legitimately resume elsewhere). Within one assignment offsets must follow each other.
+_last_delivered: dict[tuple[str, int], int] = {}
+
+
+def forget_positions() -> None:
+    _last_delivered.clear()
 
 
 async def batches(stream: faust.StreamT, max_n: int) -> AsyncIterator[list[faust.EventT]]:
@@ -21,6 +33,17 @@ async def batches(stream: faust.StreamT, max_n: int) -> AsyncIterator[list[faust
     queue = stream.channel.queue
     pending: list[faust.EventT] = []
     async for event in stream.events():
+        message = event.message
+        tp = (message.topic, message.partition)
+        prev = _last_delivered.get(tp)
+        if prev is None:
+            log.info("stream resumes %s[%d] at offset %d", message.topic, message.partition, message.offset)
+        elif message.offset > prev + 1:
+            # None of the input topics is compacted or transactional: a jump is a message this worker never saw.
+            ENRICH_OFFSET_GAPS.labels(message.topic).inc(message.offset - prev - 1)
+            log.warning("input offset gap on %s[%d]: %d follows %d", message.topic, message.partition,
+                        message.offset, prev)
+        _last_delivered[tp] = message.offset
         pending.append(event)
         if len(pending) >= max_n or queue.empty():
             # Acknowledged only when the batch came back processed: if processing raised (or the worker is
