@@ -94,6 +94,25 @@ def topic_times(bootstrap: str, topic: str) -> tuple[int, float, float]:
     return count, first, last
 
 
+def run_worker(stack, name: str, bootstrap: str, group: str, topics: list[str]) -> dict:  # noqa: ANN001
+    """Start one worker over the waiting input; time and CPU from healthy until its group is at the end."""
+    start = time.perf_counter()
+    stack.start(name, timeout_s=180)
+    healthy = time.perf_counter()
+    pid = stack.services[name].proc.pid
+    cpu_at_healthy = process_cpu_s(pid)
+    deadline = time.monotonic() + 900
+    lag = -1
+    while time.monotonic() < deadline:
+        done, lag = group_done(bootstrap, group, topics)
+        if done:
+            break
+        time.sleep(0.25)
+    end = time.perf_counter()
+    return {"healthy_s": healthy - start, "wall_s": end - start, "done_after_healthy_s": end - healthy,
+            "cpu_s": process_cpu_s(pid) - cpu_at_healthy, "lag": lag}
+
+
 def main() -> int:
     import local_kafka
 
@@ -113,22 +132,19 @@ def main() -> int:
             auth.write_text("[]")
             stack = Stack(kafka=cluster.bootstrap, workdir=Path(tmp) / "stack", auth_file=auth,
                           enrich_port=local_kafka.free_port(), extra_env={"SIAGA_LOG_LEVEL": "WARNING"})
+            # Side by side in one run: faust's plumbing alone first (bench/faust_ceiling.py), then the worker.
+            from bench.faust_ceiling import GROUP as CEILING_GROUP
+            from bench.faust_ceiling import MIDDLE
+            from services.devstack import Service
+
+            stack.services["ceiling"] = Service("ceiling", "bench.faust_ceiling", stack.enrich_port)  # runs alone
             with stack:
-                start = time.perf_counter()
-                stack.start("enrich", timeout_s=180)
-                healthy_s = time.perf_counter() - start
-                pid = stack.services["enrich"].proc.pid
-                cpu_at_healthy = process_cpu_s(pid)
-                deadline = time.monotonic() + 900
-                lag = -1
-                while time.monotonic() < deadline:
-                    done, lag = group_done(cluster.bootstrap, "siaga-enrich",
-                                           ["reports.raw", "reports.enriched"])
-                    if done:
-                        break
-                    time.sleep(1.0)
-                wall_s = time.perf_counter() - start
-                work_cpu_s = process_cpu_s(pid) - cpu_at_healthy
+                ceiling = run_worker(stack, "ceiling", cluster.bootstrap, CEILING_GROUP, ["reports.raw", MIDDLE])
+            with stack:
+                worker = run_worker(stack, "enrich", cluster.bootstrap, "siaga-enrich",
+                                    ["reports.raw", "reports.enriched"])
+                healthy_s, wall_s, work_cpu_s, lag = (worker["healthy_s"], worker["wall_s"], worker["cpu_s"],
+                                                      worker["lag"])
                 load = os.getloadavg()
             enriched, e_first, e_last = topic_times(cluster.bootstrap, "reports.enriched")
             sites, s_first, s_last = topic_times(cluster.bootstrap, "sites")
@@ -146,6 +162,15 @@ def main() -> int:
         "stage2_lag_behind_stage1_s": s_last - e_last, "reports_per_s": n / window if window > 0 else None,
         "wall_incl_startup_s": wall_s,
         "worker_cpu_s_after_healthy": work_cpu_s, "reports_per_cpu_s": n / work_cpu_s if work_cpu_s > 0 else None,
+        "done_after_healthy_s": worker["done_after_healthy_s"],
+        "faust_ceiling": {
+            "what": "same two faust hops and bulk writer, no parsing, geotagging, tables or consolidation "
+                    "(bench/faust_ceiling.py), same input, same run, before the worker",
+            **ceiling,
+            "reports_per_cpu_s": n / ceiling["cpu_s"] if ceiling["cpu_s"] > 0 else None,
+            "reports_per_s_after_healthy": n / ceiling["done_after_healthy_s"],
+        },
+        "worker_share_of_ceiling_per_cpu_s": (ceiling["cpu_s"] / work_cpu_s) if work_cpu_s > 0 else None,
         "load_average_at_end": load, "target_reports_per_s": 10_000,
         "reproduce": "make bench (or .venv/bin/python bench/bench_enrich.py)",
     }
@@ -156,6 +181,11 @@ def main() -> int:
         ("reports/s", f"{result['reports_per_s'] or 0:.0f}", "target 10,000"),
         ("reports per worker CPU-second", f"{result['reports_per_cpu_s'] or 0:.0f}", "one core's worth"),
         ("worker start to healthy", f"{healthy_s:.1f} s", "index + model preload"),
+        ("faust plumbing alone: reports per CPU-second",
+         f"{result['faust_ceiling']['reports_per_cpu_s'] or 0:.0f}", "two hops, no work (same run)"),
+        ("faust plumbing alone: reports/s", f"{result['faust_ceiling']['reports_per_s_after_healthy']:.0f}",
+         "healthy → group at the end"),
+        ("worker / plumbing, per CPU-second", f"{result['worker_share_of_ceiling_per_cpu_s'] or 0:.0%}", ""),
     ], headers=("what", "value", "note"))
     return 0
 

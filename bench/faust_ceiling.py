@@ -1,0 +1,84 @@
+"""The ceiling the enrich worker sits under: the same two faust hops with no work in them.
+
+`python -m bench.faust_ceiling` runs a faust worker shaped like `services.enrich.app`: an agent reads
+`reports.raw` in batches (`services.enrich.batching`), re-keys every record unchanged to a middle topic through the
+same bulk writer, and a second agent reads that topic in batches and writes nothing. No parsing, geotagging,
+tables or consolidation. `bench/bench_enrich.py` runs it over the same input, in the same run as the real worker,
+so the enrich rate can be quoted as a fraction of what faust's consumer path alone allows on this machine.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from services.common.config import settings
+from services.common.topics import REGION_PARTITIONS, REPORTS_RAW
+from services.enrich.batching import batches
+from services.enrich.bulk import BulkWriter
+from services.enrich.faust_races import install as fix_faust_races
+
+MIDDLE = "bench.ceiling.middle"
+GROUP = "siaga-bench-ceiling"
+cfg = settings()
+fix_faust_races()
+
+app = faust.App(
+    GROUP,
+    broker=[f"kafka://{h}" for h in cfg.kafka.split(",")],
+    store="memory://",
+    datadir=str(cfg.state_dir / "ceiling"),
+    topic_partitions=REGION_PARTITIONS,
+    key_serializer="raw",
+    value_serializer="raw",
+    web_port=cfg.enrich_web_port,
+    web_host=cfg.enrich_web_host,
+    producer_acks=-1,
+    producer_compression_type="zstd",
+    stream_buffer_maxsize=16384,
+    consumer_auto_offset_reset="earliest",
+    broker_commit_interval=1.0,
+)
+raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
+middle_topic = app.topic(MIDDLE, partitions=REGION_PARTITIONS, internal=False)
+hop1_out = BulkWriter(app)
+
+
+@app.page("/healthz")
+async def healthz(web, request):  # noqa: ANN001, ANN201
+    return web.json({"status": "ok"})
+
+
+@app.agent(raw_topic)
+async def hop1(stream: faust.StreamT) -> None:
+    async for batch in batches(stream, 5000):
+        for event in batch:
+            hop1_out.send(MIDDLE, event.message.key or b"", event.message.value)
+        await hop1_out.flush()
+
+
+@app.agent(middle_topic)
+async def hop2(stream: faust.StreamT) -> None:
+    async for _batch in batches(stream, 5000):
+        pass
+
+
+def main() -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka)
+    try:
+        admin.create_topics([NewTopic(MIDDLE, REGION_PARTITIONS, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+    logging.basicConfig(level=logging.WARNING)
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
