@@ -28,14 +28,18 @@ pytestmark = pytest.mark.kafka
 GROUP = "siaga-enrich"
 
 
+def report_key(line: str) -> bytes:
+    """The key ingest gives a report line (its report_id); a fixed one for lines that are not reports."""
+    try:
+        return str(json.loads(line)["report_id"]).encode()
+    except (ValueError, KeyError, TypeError):
+        return b"invalid"
+
+
 def produce(bootstrap: str, lines: list[str]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     for line in lines:
-        try:
-            key = str(json.loads(line)["report_id"]).encode()
-        except (ValueError, KeyError, TypeError):
-            key = b"invalid"
-        producer.send("reports.raw", key=key, value=line.encode())
+        producer.send("reports.raw", key=report_key(line), value=line.encode())
     producer.flush()
     producer.close()
 
