@@ -24,6 +24,7 @@ import faust
 from pydantic import ValidationError
 
 from schemas import EnrichedReport, FieldReport, ReviewEvent, Site
+from schemas.enriched import parse_enriched
 from schemas.mention import MentionEnriched, SocialMention
 from services.common.config import settings
 from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES, MENTIONS
@@ -55,6 +56,7 @@ from services.core.versions import Placement, VersionRecord, decide, retraction_
 from services.enrich.batching import batches, forget_positions
 from services.enrich.bulk import BulkWriter
 from services.enrich.deadletters import dead_letter_record
+from services.enrich.envelopes import EnvelopePacker
 from services.enrich.event_context import current_event
 from services.enrich.faust_races import install as fix_faust_races
 from services.enrich.health import install_pages
@@ -115,6 +117,8 @@ regency_groups = app.Table("regency-groups", default=None, partitions=REGION_PAR
 regency_mentions = app.Table("regency-mentions", default=None, partitions=REGION_PARTITIONS, value_type=bytes)
 # One writer per agent: a flush must wait for exactly the records its own batch produced.
 raw_out, consolidation_out, mentions_out = BulkWriter(app), BulkWriter(app), BulkWriter(app)
+# Stage 1's reports leave as one array per regency and batch (services/enrich/envelopes.py).
+enriched_out = EnvelopePacker(REPORTS_ENRICHED.name)
 
 install_pages(app)
 
@@ -144,6 +148,7 @@ async def process_raw_batch(batch: list[faust.EventT]) -> None:
         parsed.append((event, report, report.content_hash()))
     if parsed:
         judge_and_forward(parsed)
+    enriched_out.send_to(raw_out)
     await raw_out.flush()
 
 
@@ -167,12 +172,11 @@ def judge_and_forward(parsed: list[tuple[faust.EventT, FieldReport, str]]) -> No
         moved_from = retraction_target(prev, verdict, placement)
         if moved_from is not None:
             retract = retraction(er, moved_from.geo, moved_from.hazard)
-            raw_out.send(REPORTS_ENRICHED.name, moved_from.geo.partition_key.encode(),
-                         retract.model_dump_json().encode())
+            enriched_out.add(moved_from.geo.partition_key.encode(), retract.model_dump_json().encode())
         raw_out.table_set(versions, report.report_id,
                           VersionRecord(digest, report.submitted_at.isoformat(), placement, moved_from).to_dict(),
                           event)
-        raw_out.send(REPORTS_ENRICHED.name, geo.partition_key.encode(), er.model_dump_json().encode())
+        enriched_out.add(geo.partition_key.encode(), er.model_dump_json().encode())
 
 
 def _version(report_id: str, event: faust.EventT) -> VersionRecord | None:
@@ -292,14 +296,20 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
         return [(key, apply_review(group_cache.get(key, event), review, RULES))]
     if topic == MENTIONS_ENRICHED.name:
         return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
-    er = EnrichedReport.model_validate_json(event.message.value or b"")
-    key = group_key(er.geo, er.report.hazard)
-    state = group_cache.get(key, event)
-    if state is None and er.action == "upsert":
-        regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
-        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
-        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
-    return [(key, apply_report(state, er, RULES))]
+    outcomes = []
+    for er in parse_enriched(event.message.value or b""):  # validated whole before any is applied
+        key = group_key(er.geo, er.report.hazard)
+        state = group_cache.get(key, event)
+        if state is None and er.action == "upsert":
+            regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
+            regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}),
+                                    event)
+            state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
+        outcome = apply_report(state, er, RULES)
+        if outcome.status not in ("duplicate", "stale"):
+            group_cache.put(key, outcome.state, event)  # the array's next report of this group must see it
+        outcomes.append((key, outcome))
+    return outcomes
 
 
 def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, Outcome]]:
