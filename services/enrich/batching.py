@@ -7,7 +7,9 @@ quiet one processes a lone report after 20 ms instead of waiting out `within`. T
 hands a backlog over one message per task switch: without it, batches stayed at a few reports and the worker
 managed ~1,300 reports per CPU-second instead of ~1,900 (bench/bench_enrich.py, same machine, same day).
 It also avoids the take buffer's hand-off between two tasks, a part of faust with a history of stalls and
-acking bugs.
+acking bugs. It never waits on the stream unboundedly while holding events: a rebalance clears the stream's
+queue and then waits for every delivered event to be acknowledged, so a held batch is handed over after at
+most `linger_s` instead of stalling the rebalance.
 
 Offsets are committed only for acknowledged events, and events are acknowledged after their batch: a crash
 mid-batch means redelivery (at least once), never loss.
@@ -35,36 +37,71 @@ def forget_positions() -> None:
     _last_delivered.clear()
 
 
+def _track(event: faust.EventT) -> None:
+    """Count an input offset that does not follow the previous one of its partition (a message never seen)."""
+    message = event.message
+    tp = (message.topic, message.partition)
+    prev = _last_delivered.get(tp)
+    if prev is None:
+        log.info("stream resumes %s[%d] at offset %d", message.topic, message.partition, message.offset)
+    elif message.offset > prev + 1:
+        # None of the input topics is compacted or transactional: a jump is a message this worker never saw.
+        ENRICH_OFFSET_GAPS.labels(message.topic).inc(message.offset - prev - 1)
+        log.warning("input offset gap on %s[%d]: %d follows %d", message.topic, message.partition,
+                    message.offset, prev)
+    _last_delivered[tp] = message.offset
+
+
 async def batches(stream: faust.StreamT, max_n: int, linger_s: float = LINGER_S) -> AsyncIterator[list[faust.EventT]]:
     stream.enable_acks = False  # we acknowledge, after processing
     queue = stream.channel.queue
+    source = stream.events().__aiter__()
     pending: list[faust.EventT] = []
     lingered = False
-    async for event in stream.events():
-        message = event.message
-        tp = (message.topic, message.partition)
-        prev = _last_delivered.get(tp)
-        if prev is None:
-            log.info("stream resumes %s[%d] at offset %d", message.topic, message.partition, message.offset)
-        elif message.offset > prev + 1:
-            # None of the input topics is compacted or transactional: a jump is a message this worker never saw.
-            ENRICH_OFFSET_GAPS.labels(message.topic).inc(message.offset - prev - 1)
-            log.warning("input offset gap on %s[%d]: %d follows %d", message.topic, message.partition,
-                        message.offset, prev)
-        _last_delivered[tp] = message.offset
-        pending.append(event)
-        if len(pending) < max_n and queue.empty() and not lingered and linger_s > 0:
-            # Once per batch, give the fetcher a moment to hand over what is already on its way: faust delivers
-            # one message per task switch, so without this a backlog still arrives as batches of a few reports.
-            lingered = True
-            await asyncio.sleep(linger_s)
-            if not queue.empty():
-                continue
-        if len(pending) >= max_n or queue.empty():
-            # Acknowledged only when the batch came back processed: if processing raised (or the worker is
-            # stopping mid-batch), the events stay unacknowledged, their offsets uncommitted, and they are
-            # redelivered. Acking in a `finally` would commit the offsets of a batch that failed: a lost batch.
+    waiting: asyncio.Future | None = None
+    try:
+        while True:
+            if waiting is None:
+                waiting = asyncio.ensure_future(source.__anext__())
+            if pending:
+                # Never wait on the stream unboundedly while holding a batch: a rebalance empties the queue and
+                # then waits for the held events to be acknowledged. A message already queued arrives within a
+                # few task switches; once the queue ran dry, wait `linger_s` once per batch, then hand over.
+                if queue.empty():
+                    timeout, lingered = (0.0 if lingered else linger_s), True
+                else:
+                    timeout = max(linger_s, 0.001)
+                done, _ = await asyncio.wait({waiting}, timeout=timeout)
+                if not done:
+                    yield pending
+                    await _ack(stream, pending)
+                    pending, lingered = [], False
+                    continue
+            else:
+                await asyncio.wait({waiting})
+            try:
+                event = waiting.result()
+            except StopAsyncIteration:
+                waiting = None
+                break
+            waiting = None
+            _track(event)
+            pending.append(event)
+            if len(pending) >= max_n:
+                yield pending
+                await _ack(stream, pending)
+                pending, lingered = [], False
+        if pending:
             yield pending
-            for done in pending:
-                await stream.ack(done)
-            pending, lingered = [], False
+            await _ack(stream, pending)
+    finally:
+        if waiting is not None:
+            waiting.cancel()
+
+
+async def _ack(stream: faust.StreamT, events: list[faust.EventT]) -> None:
+    """Acknowledged only when the batch came back processed: if processing raised (or the worker is stopping
+    mid-batch), the events stay unacknowledged, their offsets uncommitted, and they are redelivered. Acking in
+    a `finally` would commit the offsets of a batch that failed: a lost batch."""
+    for done in events:
+        await stream.ack(done)

@@ -7,8 +7,10 @@ Both were found by `tests/test_enrich_state.py` (about one run in five: a restar
 1. **Resume before seek.** `Recovery.on_recovery_completed` resumes the input partitions, then awaits
    `consumer.perform_seek()` while the consumer's flow already runs (it ran to read the changelogs). Records
    delivered during the seek are bookkept against read offsets the seek then resets: the jump is recorded as a
-   "gap", faust counts gap offsets as acknowledged and commits past messages no stream saw. Fix: resumes asked
-   for while a recovery completes are held until the seek has finished.
+   "gap", faust counts gap offsets as acknowledged and commits past messages no stream saw. Fix: the resume
+   faust asks for is held until the whole method (seek included) has returned, then applied if no newer
+   rebalance has started, for the partitions still assigned; if it raised (a newer rebalance), it is dropped
+   and the newer recovery resumes its own partitions after its own seek.
 2. **An empty partition set means "all partitions".** faust pauses partitions only by leaving them out of the
    set it hands to aiokafka's `fetched_records(partitions)`, and hands over the live set object. When recovery
    pauses the last active partitions mid-wait, the set becomes empty, aiokafka reads an empty set as "no
@@ -25,7 +27,6 @@ without tables), #596 and #606 (open). `batching.batches` counts any offset jump
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from faust.tables.recovery import Recovery
@@ -46,43 +47,31 @@ def _seek_before_resume() -> None:
         return
 
     @functools.wraps(original)
-    async def on_recovery_completed(self: Recovery, *args: Any, **kwargs: Any) -> None:
+    async def on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         held: list[set] = []
-        resume: Callable[[Iterable], None] = consumer.resume_partitions
-        seek: Callable[[], Awaitable[None]] = consumer.perform_seek
-
-        def hold(tps: Iterable) -> None:
-            held.append(set(tps))
-
-        def release() -> None:
-            while held:
-                resume(held.pop(0))
-
-        async def seek_then_resume() -> None:
-            await seek()  # positions and read offsets at the committed offsets, nothing delivered meanwhile
-            release()
-
-        consumer.resume_partitions = hold
-        consumer.perform_seek = seek_then_resume
+        consumer.resume_partitions = held.append  # faust's resume, before its seek, only records the wish
         try:
-            await original(self, *args, **kwargs)
+            await original(self, generation_id)
+        except BaseException:
+            held.clear()  # a new rebalance (RebalanceAgain), a stop: its own recovery resumes after its own seek
+            raise
         finally:
-            del consumer.resume_partitions  # back to the class's methods
-            del consumer.perform_seek
-            release()  # no seek ran (empty assignment): resume as faust asked
+            del consumer.resume_partitions  # back to the class's method
+        if self.app.consumer_generation_id != generation_id:
+            return  # superseded meanwhile: the newer recovery decides
+        assigned = consumer.assignment()
+        for tps in held:  # the seek is done: now the inputs may flow, from their committed offsets
+            consumer.resume_partitions({tp for tp in tps if tp in assigned})
 
     setattr(on_recovery_completed, _PATCHED, True)
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
 
 
 def _snapshot(live: set) -> set:
-    """A copy of a set the main thread may be changing (the fetch runs in the consumer's own thread)."""
-    while True:
-        try:
-            return set(live)
-        except RuntimeError:  # changed size during iteration: try again
-            continue
+    """A copy of a set the main thread may change: `set()` copies it in one step under the GIL (the fetch runs
+    in faust's consumer thread)."""
+    return set(live)
 
 
 def withhold_paused(records: dict, still_active: set) -> dict:
