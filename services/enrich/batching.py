@@ -67,8 +67,10 @@ async def batches(stream: faust.StreamT, max_n: int, linger_s: float = LINGER_S)
                 # Never wait on the stream unboundedly while holding a batch: a rebalance empties the queue and
                 # then waits for the held events to be acknowledged. A message already queued arrives within a
                 # few task switches; once the queue ran dry, wait `linger_s` once per batch, then hand over.
+                # The pull runs in its own task and may already hold the queue's last event: give it a moment
+                # (1 ms) even after lingering, or batches would end one event early, every time.
                 if queue.empty():
-                    timeout, lingered = (0.0 if lingered else linger_s), True
+                    timeout, lingered = (0.001 if lingered else max(linger_s, 0.001)), True
                 else:
                     timeout = max(linger_s, 0.001)
                 done, _ = await asyncio.wait({waiting}, timeout=timeout)
