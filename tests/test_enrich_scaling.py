@@ -12,23 +12,16 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
 import pytest
 from kafka import KafkaProducer
 
 from services.common.topics import ensure_topics
 from services.core.scenario import generate
 from services.devstack import Stack
-from tests.test_enrich_state import caught_up, live_sites, offline_sites, report_key
+from tests.test_enrich_state import caught_up, live_sites, offline_sites, offset_gaps, report_key
 
 pytestmark = pytest.mark.kafka
 FIELDS = ("figures", "figures_min", "figures_max", "reports", "reporters", "first_seen", "last_seen")
-
-
-def offset_gaps(stack: Stack) -> list[str]:
-    text = httpx.get(f"http://127.0.0.1:{stack.enrich_port}/metrics", timeout=10).text
-    return [line for line in text.splitlines()
-            if line.startswith("siaga_enrich_offset_gaps_total{") and float(line.split()[-1]) > 0]
 
 
 def trickle(bootstrap: str, lines: list[str], seconds: float) -> threading.Thread:
