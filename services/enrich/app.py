@@ -123,8 +123,6 @@ enriched_out = EnvelopePacker(REPORTS_ENRICHED.name)
 install_pages(app)
 
 
-
-
 def send_dead_letter(out: BulkWriter, event: faust.EventT, stage: str, reason: str, detail: str) -> None:
     record = dead_letter_record(event.message, stage, reason, detail)
     out.send(DEADLETTER.name, record.source.encode(), record.model_dump_json().encode())
@@ -273,9 +271,7 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
         except (ValidationError, ValueError, KeyError) as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
-        for key, outcome in outcomes:
-            if outcome.status not in ("duplicate", "stale"):
-                group_cache.put(key, outcome.state, event)
+        for _key, outcome in outcomes:
             for site in outcome.changed:
                 out[site.site_id] = site
             for site_id in outcome.removed:
@@ -293,7 +289,7 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
     if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        return [(key, apply_review(group_cache.get(key, event), review, RULES))]
+        return [_keep(key, apply_review(group_cache.get(key, event), review, RULES), event)]
     if topic == MENTIONS_ENRICHED.name:
         return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
     outcomes = []
@@ -305,11 +301,16 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
             regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}),
                                     event)
             state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
-        outcome = apply_report(state, er, RULES)
-        if outcome.status not in ("duplicate", "stale"):
-            group_cache.put(key, outcome.state, event)  # the array's next report of this group must see it
-        outcomes.append((key, outcome))
+        outcomes.append(_keep(key, apply_report(state, er, RULES), event))  # the array's next report sees it
     return outcomes
+
+
+def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:
+    """Cache the group's new state for the batch's single table write; a duplicate or stale message changed
+    nothing and writes nothing."""
+    if outcome.status not in ("duplicate", "stale"):
+        group_cache.put(key, outcome.state, event)
+    return key, outcome
 
 
 def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, Outcome]]:
@@ -327,7 +328,7 @@ def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, 
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
         state = group_cache.get(key, event)
         if state is not None:
-            outcomes.append((key, apply_mention(state, am.ref, RULES)))
+            outcomes.append(_keep(key, apply_mention(state, am.ref, RULES), event))
     return outcomes
 
 

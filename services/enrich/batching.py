@@ -63,33 +63,26 @@ async def batches(stream: faust.StreamT, max_n: int, linger_s: float = LINGER_S)
         while True:
             if waiting is None:
                 waiting = asyncio.ensure_future(source.__anext__())
+            timeout = None  # nothing held: wait for the stream as long as it takes
             if pending:
                 # Never wait on the stream unboundedly while holding a batch: a rebalance empties the queue and
                 # then waits for the held events to be acknowledged. A message already queued arrives within a
                 # few task switches; once the queue ran dry, wait `linger_s` once per batch, then hand over.
                 # The pull runs in its own task and may already hold the queue's last event: give it a moment
                 # (1 ms) even after lingering, or batches would end one event early, every time.
-                if queue.empty():
-                    timeout, lingered = (0.001 if lingered else max(linger_s, 0.001)), True
-                else:
-                    timeout = max(linger_s, 0.001)
-                done, _ = await asyncio.wait({waiting}, timeout=timeout)
-                if not done:
-                    yield pending
-                    await _ack(stream, pending)
-                    pending, lingered = [], False
-                    continue
-            else:
-                await asyncio.wait({waiting})
-            try:
-                event = waiting.result()
-            except StopAsyncIteration:
+                dry = queue.empty()
+                timeout = max(0.001 if dry and lingered else linger_s, 0.001)
+                lingered = lingered or dry
+            done, _ = await asyncio.wait({waiting}, timeout=timeout)
+            if done:
+                try:
+                    event = waiting.result()
+                except StopAsyncIteration:
+                    break
                 waiting = None
-                break
-            waiting = None
-            _track(event)
-            pending.append(event)
-            if len(pending) >= max_n:
+                _track(event)
+                pending.append(event)
+            if pending and (not done or len(pending) >= max_n):
                 yield pending
                 await _ack(stream, pending)
                 pending, lingered = [], False

@@ -68,12 +68,6 @@ def _seek_before_resume() -> None:
     Recovery.on_recovery_completed = on_recovery_completed  # type: ignore[method-assign]
 
 
-def _snapshot(live: set) -> set:
-    """A copy of a set the main thread may change: `set()` copies it in one step under the GIL (the fetch runs
-    in faust's consumer thread)."""
-    return set(live)
-
-
 def withhold_paused(records: dict, still_active: set) -> dict:
     """Remove from `records` the partitions no longer in `still_active`; the offset to rewind each one to."""
     rewind = {}
@@ -92,11 +86,13 @@ def _fetch_only_active() -> None:
     @functools.wraps(original)
     async def _fetch_records(self: AIOKafkaConsumerThread, consumer: Any, active_partitions: set,
                              timeout: float | None = None, max_records: int | None = None) -> dict:
-        wanted = _snapshot(active_partitions)
+        # `set()` copies the live set (changed by the main thread; this runs in faust's consumer thread) in one
+        # step under the GIL.
+        wanted = set(active_partitions)
         if not wanted:
             return {}  # to aiokafka an empty set would mean every partition, paused ones included
         records = await original(self, consumer, wanted, timeout=timeout, max_records=max_records)
-        still = _snapshot(active_partitions) | _snapshot(self.consumer._buffered_partitions)
+        still = set(active_partitions) | set(self.consumer._buffered_partitions)
         for tp, offset in withhold_paused(records, still).items():
             consumer.seek(tp, offset)  # faust would have dropped them: their position goes back to the first
         return records
