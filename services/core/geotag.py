@@ -232,21 +232,6 @@ class Geotagger:
         village[has] = self._v_codes[cand[best]]
         dist[has] = m[best]
         return village, dist
-        order = np.argsort(districts, kind="stable")  # grouped by sorting: not one full scan per district
-        ds = districts[order]
-        starts = np.flatnonzero(np.r_[True, ds[1:] != ds[:-1]])
-        for s, e in zip(starts.tolist(), np.r_[starts[1:], ds.size].tolist(), strict=True):
-            cand = self._villages_by_district.get(ds[s])
-            if cand is None:
-                continue
-            group = order[s:e]
-            vcodes, vlon, vlat = cand
-            p = idx[group]
-            m = _metres(lons[p][:, None], lats[p][:, None], vlon[None, :], vlat[None, :])
-            best = m.argmin(axis=1)
-            village[group] = vcodes[best]
-            dist[group] = m[np.arange(group.size), best]
-        return village, dist
 
     def _snap(self, idx: np.ndarray, lons: np.ndarray, lats: np.ndarray, res: _Result) -> None:
         """Nearest district/suco within SNAP_MAX_M, measured in metres around each point."""
@@ -294,7 +279,6 @@ class Geotagger:
             res.done[i] = True
             res.flags[i] = [*sub.flags.get(j, []), "latlon_swapped"]
             res.invalid[i] = False
-        res.swapped[lost[found]] = True
 
 
 class _Result:
@@ -306,7 +290,6 @@ class _Result:
         self.done = np.zeros(n, dtype=bool)  # method set: a bool test, not n string comparisons
         self.dist = np.full(n, np.nan)
         self.invalid = np.zeros(n, dtype=bool)
-        self.swapped = np.zeros(n, dtype=bool)
         self.flags: dict[int, list[str]] = {}
         # Leaf polygon index of points inside one (`village_polygon`, nothing else to say): their code and
         # method are implied and left unset, so the bulk of a batch never touches the object arrays.
