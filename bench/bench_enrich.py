@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 
-from bench.common import machine_info, print_table, write_result  # noqa: E402
+from bench.common import machine_info, print_table, process_cpu_s, write_result  # noqa: E402
 
 N_SITES = int(os.environ.get("SIAGA_BENCH_ENRICH_SITES", "10000"))
 # Sites all over Indonesia, mixed hazards: realistic group sizes and every partition busy.
@@ -65,13 +65,6 @@ def group_done(bootstrap: str, group: str, topics: list[str]) -> tuple[bool, int
     finally:
         admin.close()
         consumer.close()
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (from /proc): a rate per CPU-second is what one worker
-    does with one core, whatever else the noisy 2-core machine is running."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def topic_times(bootstrap: str, topic: str) -> tuple[int, float, float]:

@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine_info, print_table, write_result  # noqa: E402
+from bench.common import machine_info, print_table, process_cpu_s, write_result  # noqa: E402
 from schemas.report import FieldReport  # noqa: E402
 from services.core import admin_data  # noqa: E402
 from services.core.consolidate import tune_gc_for_streaming  # noqa: E402
@@ -268,11 +268,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _backend_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 TRIGGER_SQL = """
 CREATE TABLE reports (id bigserial PRIMARY KEY, geom geometry(Point, 4326) NOT NULL, {col} text);
 CREATE FUNCTION tag_report() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -314,12 +309,12 @@ def _per_row(conn, col: str, lon: np.ndarray, lat: np.ndarray, durable: bool) ->
         cur.execute(sql, (x, y), prepare=True)
     conn.execute("TRUNCATE reports")
     out = []
-    b0, t0, c0 = _backend_cpu_s(pid), time.perf_counter(), time.process_time()
+    b0, t0, c0 = process_cpu_s(pid), time.perf_counter(), time.process_time()
     for x, y in zip(lon.tolist(), lat.tolist(), strict=True):
         cur.execute(sql, (x, y), prepare=True)
         out.append(cur.fetchone()[0])
     wall, client = time.perf_counter() - t0, time.process_time() - c0
-    server = _backend_cpu_s(pid) - b0
+    server = process_cpu_s(pid) - b0
     n = len(lon)
     return {"points_per_s": round(n / wall, 1), "points_per_cpu_s": round(n / (client + server), 1),
             "wall_s": round(wall, 2), "client_cpu_s": round(client, 2), "server_cpu_s": round(server, 2),
@@ -401,8 +396,9 @@ def main() -> int:
 
     n, nb = args.points, min(args.small_batch_points, args.points)
     one_batch, tags_j = timed(batched(gt, jlon, jlat, n), n)
-    small, _ = timed(batched(gt, jlon[:nb], jlat[:nb], args.small_batch), nb)
-    small_reports, _ = timed(batched_reports(gt, reports_for(jlon[:nb], jlat[:nb]), args.small_batch), nb)
+    small, _ = timed(batched(gt, jlon[:nb], jlat[:nb], args.small_batch), nb, result=False)
+    small_reports, _ = timed(batched_reports(gt, reports_for(jlon[:nb], jlat[:nb]), args.small_batch), nb,
+                             result=False)
     village_acc, methods_j, ours = tag_accuracy(tags_j, codes), methods(tags_j), tags_j[:args.postgis_rows]
     grid_answer = gt._leaf_grid.lookup(jlon, jlat)
     to_geos = round(float(np.mean(grid_answer == CellGrid.EDGE)), 4)

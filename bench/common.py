@@ -53,3 +53,10 @@ def print_table(title: str, rows: list[tuple], headers: tuple) -> None:
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print(line)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc): a rate per CPU-second is what one process
+    does with one core, whatever else the noisy 2-core machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
