@@ -21,6 +21,7 @@ from services.enrich.batching import batches
 from services.enrich.bulk import BulkWriter
 from services.enrich.envelopes import EnvelopePacker
 from services.enrich.faust_races import install as fix_faust_races
+from services.enrich.stream_settings import BATCH, STREAM_SETTINGS
 
 MIDDLE = "bench.ceiling.middle"
 GROUP = "siaga-bench-ceiling"
@@ -32,16 +33,9 @@ app = faust.App(
     broker=[f"kafka://{h}" for h in cfg.kafka.split(",")],
     store="memory://",
     datadir=str(cfg.state_dir / "ceiling"),
-    topic_partitions=REGION_PARTITIONS,
-    key_serializer="raw",
-    value_serializer="raw",
     web_port=cfg.enrich_web_port,
     web_host=cfg.enrich_web_host,
-    producer_acks=-1,
-    producer_compression_type="zstd",
-    stream_buffer_maxsize=16384,
-    consumer_auto_offset_reset="earliest",
-    broker_commit_interval=1.0,
+    **STREAM_SETTINGS,  # the worker's own streaming settings
 )
 raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
 middle_topic = app.topic(MIDDLE, partitions=REGION_PARTITIONS, internal=False)
@@ -57,7 +51,7 @@ async def healthz(web, request):  # noqa: ANN001, ANN201
 
 @app.agent(raw_topic)
 async def hop1(stream: faust.StreamT) -> None:
-    async for batch in batches(stream, 5000):
+    async for batch in batches(stream, BATCH):
         for event in batch:
             regency = str(hash(event.message.key) % REGENCIES).encode()
             hop1_arrays.add(regency, event.message.value or b"null")
@@ -67,7 +61,7 @@ async def hop1(stream: faust.StreamT) -> None:
 
 @app.agent(middle_topic)
 async def hop2(stream: faust.StreamT) -> None:
-    async for _batch in batches(stream, 5000):
+    async for _batch in batches(stream, BATCH):
         pass
 
 

@@ -60,14 +60,12 @@ from services.enrich.envelopes import EnvelopePacker
 from services.enrich.event_context import current_event
 from services.enrich.faust_races import install as fix_faust_races
 from services.enrich.health import install_pages
+from services.enrich.stream_settings import BATCH, STREAM_SETTINGS
 
 log = logging.getLogger("siaga.enrich")
 cfg = settings()
 fix_faust_races()  # before the app exists: faust otherwise loses input messages around table recovery
 RULES = ConsolidationRules()
-# Under a backlog a batch fills up to this; a quiet stream hands over single events at once (batching.py).
-# Large batches amortise the per-group table write and the vectorised geotag query.
-BATCH = 5000
 MENTION_BATCH = 1000
 
 
@@ -83,23 +81,13 @@ app = faust.App(
     broker=[f"kafka://{h}" for h in cfg.kafka.split(",")],
     store=_store_url(),
     datadir=str(cfg.state_dir / "faust"),
-    topic_partitions=REGION_PARTITIONS,
     topic_replication_factor=cfg.replication,
-    key_serializer="raw",
-    value_serializer="raw",
     web_port=cfg.enrich_web_port,
     web_host=cfg.enrich_web_host,
-    producer_acks=-1,
-    # Batch outgoing records (a produce request per record cost a tenth of the worker's time in socket writes).
-    producer_linger=0.005,
-    producer_max_batch_size=512 * 1024,
-    producer_compression_type="zstd",
-    stream_buffer_maxsize=16384,
-    consumer_auto_offset_reset="earliest",
-    broker_commit_interval=1.0,
     # A killed worker's partitions move to the survivors after this long: short, because reports wait meanwhile.
     broker_session_timeout=cfg.enrich_session_timeout_s,
     broker_heartbeat_interval=max(1.0, cfg.enrich_session_timeout_s / 4),
+    **STREAM_SETTINGS,
 )
 
 raw_topic = app.topic(REPORTS_RAW.name, partitions=REPORTS_RAW.partitions, internal=False)
