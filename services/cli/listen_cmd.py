@@ -7,13 +7,11 @@ import asyncio
 import os
 import sys
 
-PLATFORMS = ("x", "telegram", "mastodon")
-
 
 def _run(args: argparse.Namespace) -> int:
     from services.common.config import settings
     from services.common.logs import setup_logging
-    from services.ingest.live.runner import build_sources, run
+    from services.ingest.live.runner import PLATFORMS, build_sources, run
 
     setup_logging("live")
     cfg = settings()

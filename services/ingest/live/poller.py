@@ -70,7 +70,8 @@ class Poller:
             pass
         finally:
             LIVE_BACKOFF.labels(self.source.platform, self.source.key).set(0)
-            log.info("live client stopped", extra={**self._log, "cursor": self.cursor, "produced": self.produced})
+            log.info("live client stopped", extra={**self._log, "cursor": self.cursor, "requests": self.requests,
+                                                    "produced": self.produced})
 
     async def _run(self) -> None:
         self.cursor = await self._load_cursor()
