@@ -111,8 +111,9 @@ enriched_out = EnvelopePacker(REPORTS_ENRICHED.name)
 install_pages(app)
 
 
-def send_dead_letter(out: BulkWriter, event: faust.EventT, stage: str, reason: str, detail: str) -> None:
-    record = dead_letter_record(event.message, stage, reason, detail)
+def send_dead_letter(out: BulkWriter, event: faust.EventT, stage: str, reason: str, detail: str,
+                     payload: bytes | None = None) -> None:
+    record = dead_letter_record(event.message, stage, reason, detail, payload)
     out.send(DEADLETTER.name, record.source.encode(), record.model_dump_json().encode())
 
 
@@ -282,15 +283,24 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
         return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
     outcomes = []
     for er in parse_enriched(event.message.value or b""):  # validated whole before any is applied
-        key = group_key(er.geo, er.report.hazard)
-        state = group_cache.get(key, event)
-        if state is None and er.action == "upsert":
-            regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
-            regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}),
-                                    event)
-            state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
-        outcomes.append(_keep(key, apply_report(state, er, RULES), event))  # the array's next report sees it
+        try:
+            outcomes.append(apply_enriched(er, event))  # the array's next report sees its state
+        except (ValueError, KeyError) as err:
+            # This report only: the array's other reports (other volunteers, other villages) still count, and
+            # the sites they changed still go out. apply_report refuses before it changes anything.
+            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
+                             f"{type(err).__name__}: {err}", er.model_dump_json().encode())
     return outcomes
+
+
+def apply_enriched(er: EnrichedReport, event: faust.EventT) -> tuple[str, Outcome]:
+    key = group_key(er.geo, er.report.hazard)
+    state = group_cache.get(key, event)
+    if state is None and er.action == "upsert":
+        regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
+        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
+        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
+    return _keep(key, apply_report(state, er, RULES), event)
 
 
 def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:

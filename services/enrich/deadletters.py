@@ -8,9 +8,12 @@ from schemas import DeadLetter
 from services.common.metrics import DEADLETTER
 
 
-def dead_letter_record(message, stage: str, reason: str, detail: str) -> DeadLetter:  # noqa: ANN001 - faust Message
+def dead_letter_record(message, stage: str, reason: str, detail: str,  # noqa: ANN001 - faust Message
+                       payload: bytes | None = None) -> DeadLetter:
+    """`payload`: the part of the message refused, when only part of it was (one report of an array); the
+    record's partition and offset still say which message it came from."""
     DEADLETTER.labels(message.topic, reason).inc()
-    value = message.value or b""
+    value = (message.value or b"") if payload is None else payload
     key = message.key
     return DeadLetter(
         source=message.topic,

@@ -1,0 +1,96 @@
+"""Stage 2 applies a `reports.enriched` array report by report: one report the core refuses is dead-lettered on
+its own, and the array's other reports (other volunteers, other villages) still make their sites.
+
+In-process, with the worker's own functions and dict-backed stand-ins for its tables and writer; the real
+broker path is covered by tests/test_e2e.py and tests/test_enrich_state.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import services.enrich.app as worker
+from schemas import DeadLetter, Site
+from tests._consolidate_factory import report, village
+
+
+class Table:
+    """What StateCache reads of a faust table."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    def get(self, key: str) -> object | None:
+        return self.data.get(key)
+
+
+class Writer:
+    """What the batch hands to its BulkWriter: records to send and table values to write."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None]] = []
+        self.tables: dict[str, object] = {}
+
+    def send(self, topic: str, key: bytes, value: bytes | None) -> None:
+        self.sent.append((topic, key, value))
+
+    def table_set(self, table: Table, key: str, value: object, event: object) -> None:  # noqa: ARG002
+        table.data[key] = value
+        self.tables[key] = value
+
+    async def flush(self) -> None:
+        return None
+
+
+class Message:
+    def __init__(self, value: bytes) -> None:
+        self.topic, self.key, self.value, self.partition, self.offset = "reports.enriched", b"72.71", value, 3, 41
+
+
+class Event:
+    """Weak-referenceable, as faust's current-event context needs."""
+
+    def __init__(self, value: bytes) -> None:
+        self.message = Message(value)
+
+
+@pytest.fixture
+def stage2(monkeypatch: pytest.MonkeyPatch) -> Writer:
+    out = Writer()
+    caches = (worker.StateCache(Table(), worker.GroupState.model_validate_json, lambda g: g.model_dump_json()),
+              worker.StateCache(Table(), list, list),
+              worker.StateCache(Table(), worker.RegencyMentions.model_validate_json, lambda r: r.model_dump_json()))
+    monkeypatch.setattr(worker, "group_cache", caches[0])
+    monkeypatch.setattr(worker, "regency_group_cache", caches[1])
+    monkeypatch.setattr(worker, "regency_mention_cache", caches[2])
+    monkeypatch.setattr(worker, "CACHES", caches)
+    monkeypatch.setattr(worker, "consolidation_out", out)
+    real = worker.apply_report
+
+    def refuse_bad(state, er, rules):  # noqa: ANN001, ANN202
+        if er.report.report_id == "bad":
+            raise ValueError("refused for the test")
+        return real(state, er, rules)
+
+    monkeypatch.setattr(worker, "apply_report", refuse_bad)
+    return out
+
+
+def test_one_refused_report_is_dead_lettered_alone_and_the_rest_of_its_array_counts(stage2: Writer):
+    reports = [report("a", geo=village(1)), report("bad", geo=village(2)), report("c", geo=village(3))]
+    array = json.dumps([json.loads(er.model_dump_json()) for er in reports]).encode()
+    asyncio.run(worker.process_consolidation_batch([Event(array)]))
+
+    sites = [Site.model_validate_json(v) for topic, _, v in stage2.sent if topic == "sites"]
+    assert sorted(entry.report_id for s in sites for entry in s.timeline) == ["a", "c"]
+    letters = [DeadLetter.model_validate_json(v) for topic, _, v in stage2.sent if topic == "deadletter"]
+    assert len(letters) == 1
+    letter = letters[0]
+    assert (letter.reason, letter.stage) == ("not_applied", "enrich.consolidate")
+    assert (letter.partition, letter.offset) == (3, 41)  # the array it came from
+    assert json.loads(letter.payload)["report"]["report_id"] == "bad"  # that report alone, replayable as is
+    assert "refused for the test" in letter.detail
+    assert len(stage2.tables) > 0  # the applied reports' group states were written
