@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from schemas.common import Hazard
-from services.core.mentions.lexicon import detect_hazard, find_hazards, guess_language
+from services.common.config import settings
+from services.core.mentions.lexicon import (
+    SEARCH_SEEDS,
+    X_QUERY_MAX,
+    detect_hazard,
+    find_hazards,
+    guess_language,
+    mastodon_hashtags,
+    x_search_query,
+)
 from services.core.mentions.normalise import WordList, _base_words, normalise_text, tokenize
 
 WORDS = WordList(_base_words(), {"jakarta", "bekasi", "merapi"})
@@ -88,3 +99,28 @@ def test_word_memo_keeps_capital_evidence_per_spelling() -> None:
     b = tokenize("banjir di Kapuk, air di kapuk naik", wl)
     assert a == b and a.cap[a.words.index("kapuk")] and not a.cap[len(a.words) - 2]
     assert "Kapuk" in wl.word_memo and "kapuk" in wl.word_memo
+
+
+def test_every_hazard_is_searched_for_with_seeds_enrich_recognises() -> None:
+    assert set(SEARCH_SEEDS) == set(Hazard) - {Hazard.other}
+    for hazard, seeds in SEARCH_SEEDS.items():
+        for seed in seeds:
+            assert detect_hazard(seed.split()) == hazard, seed
+
+
+def test_the_x_query_keeps_one_seed_per_covered_phrase_and_fits_the_limit() -> None:
+    query = x_search_query()
+    assert query.endswith(" -is:retweet") and len(query) <= X_QUERY_MAX
+    assert '"rai nakdoko"' in query and " gempa " in query
+    assert "bandang" not in query  # "banjir" already finds every "banjir bandang"
+    assert settings().x_query == query or "SIAGA_X_QUERY" in os.environ
+
+
+def test_mastodon_hashtags_are_single_words_the_normaliser_splits_back() -> None:
+    tags = mastodon_hashtags()
+    assert "gunungmeletus" in tags and all(" " not in t for t in tags)
+    words = WordList(_base_words(), set())
+    for hazard, seeds in SEARCH_SEEDS.items():
+        for seed in seeds:
+            tag = seed.replace(" ", "")
+            assert detect_hazard(tokenize(normalise_text(f"#{tag}", words)).words) == hazard, tag

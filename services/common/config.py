@@ -33,7 +33,7 @@ class Settings:
     # Live social media clients (services.ingest.live). Each runs only when its credential is set.
     x_bearer_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_X_BEARER_TOKEN") or None)
     x_base_url: str = field(default_factory=lambda: _env("SIAGA_X_BASE_URL", "https://api.x.com"))
-    x_query: str = field(default_factory=lambda: _env("SIAGA_X_QUERY", DEFAULT_X_QUERY))
+    x_query: str = field(default_factory=lambda: os.environ.get("SIAGA_X_QUERY") or _default_x_query())
     x_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_X_POLL_S", "60")))
     telegram_bot_token: str | None = field(
         default_factory=lambda: os.environ.get("SIAGA_TELEGRAM_BOT_TOKEN") or None)
@@ -42,7 +42,7 @@ class Settings:
     mastodon_base_url: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_BASE_URL") or None)
     mastodon_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_TOKEN") or None)
     # Comma-separated, without '#'; empty means the instance's public timeline.
-    mastodon_hashtags: str = field(default_factory=lambda: _env("SIAGA_MASTODON_HASHTAGS", DEFAULT_MASTODON_TAGS))
+    mastodon_hashtags: str = field(default_factory=lambda: _env("SIAGA_MASTODON_HASHTAGS", _default_mastodon_tags()))
     mastodon_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_MASTODON_POLL_S", "60")))
     live_backoff_base_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_BASE_S", "1")))
     live_backoff_max_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_MAX_S", "900")))
@@ -56,6 +56,14 @@ def settings() -> Settings:
 
 # Hazard terms in Bahasa Indonesia and Tetum (flood, earthquake, landslide, tsunami, eruption, whirlwind, fire),
 # retweets left out: a retweet adds no observation. X recent search allows 512 characters on the basic tier.
-DEFAULT_X_QUERY = ('(banjir OR gempa OR longsor OR tsunami OR erupsi OR "angin puting beliung" OR kebakaran '
-                   'OR "rai nakdoko" OR inundasaun) -is:retweet')
-DEFAULT_MASTODON_TAGS = "banjir,gempa,longsor,tsunami,erupsi,bencana"
+def _default_x_query() -> str:
+    """From the mention lexicon's search seeds, so the clients search for what enrich recognises."""
+    from services.core.mentions.lexicon import x_search_query
+
+    return x_search_query()
+
+
+def _default_mastodon_tags() -> str:
+    from services.core.mentions.lexicon import mastodon_hashtags
+
+    return ",".join(mastodon_hashtags())
