@@ -159,7 +159,7 @@ def main() -> int:
         "machine": machine_info(),
         "settings": {"clients": CLIENTS, "seconds": SECONDS, "batch_size": BATCH, "uvicorn_workers": 1,
                      "producer": "kafka-python acks=all idempotent; ingest linger_ms=5, raw linger_ms=2",
-                     "ingest_process": "gc.freeze + gen0 threshold 50000 (services.ingest.app.tune_gc); "
+                     "ingest_process": "gc.freeze + gen0 threshold 50000 (tune_gc_for_streaming, as ingest runs); "
                                        "bare app: Python defaults",
                      "uvicorn": "same command for bare and ingest: 1 worker, auto loop/http (uvloop, httptools)"},
         "load_average": {"before": load_before, "after": load_after},

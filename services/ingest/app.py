@@ -6,7 +6,6 @@ Anything else is an explicit 4xx (fix your input) or a 503 with Retry-After (try
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -22,10 +21,11 @@ from services.common.logs import setup_logging
 from services.common.metrics import INGEST_REPORTS, instrument, metrics_response
 from services.common.ratelimit import install as install_rate_limit
 from services.common.topics import ensure_topics_in_background
+from services.core.consolidate import tune_gc_for_streaming
 from services.ingest.bodies import BodyTooLarge
-from services.ingest.reports import SUBMITTERS, AsgiRoute, ReportLane, ReportRoutes, report_message
+from services.ingest.reports import SUBMITTERS, AsgiRoute, ReportLane, ReportRoutes
 
-__all__ = ["SUBMITTERS", "build", "create_app", "report_message"]
+__all__ = ["SUBMITTERS", "build", "create_app"]
 
 log = logging.getLogger("siaga.ingest")
 
@@ -104,23 +104,9 @@ def build() -> FastAPI:
     """Entry point for `uvicorn --factory services.ingest.app:build` (and `python -m services.ingest`)."""
     setup_logging("ingest")
     app = create_app()
-    tune_gc(int(os.environ.get("SIAGA_INGEST_GC_GEN0", "50000")))
+    # Every report allocates a few hundred short-lived objects (request, models, kafka-python's futures and
+    # record builders); at Python's default gen-0 threshold the collector rescanned the process's long-lived
+    # objects every few requests: under load, a third of the CPU of a batch request. Ingest keeps no state.
+    tune_gc_for_streaming(int(os.environ.get("SIAGA_INGEST_GC_GEN0", "50000")))
     return app
 
-
-def tune_gc(gen0: int) -> None:
-    """Fewer cyclic garbage collections in the serving process (gen0 <= 0 keeps Python's defaults).
-
-    Every report allocates a few hundred short-lived objects (request, models, kafka-python's futures and record
-    builders); with the default gen0 threshold of 700 the collector ran every few requests and rescanned the
-    long-lived objects of the process (modules, routes, schemas) each time it reached the older generations:
-    under load, a third of the CPU of a batch request. Objects alive at start are frozen out of collections;
-    gen0 runs every `gen0` net allocations instead (a few MB of garbage at most; ingest keeps no state).
-    The same treatment as the consolidation core (services.core.consolidate).
-    """
-    if gen0 <= 0:
-        return
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, gen2)

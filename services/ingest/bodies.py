@@ -14,9 +14,10 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _check_declared(declared: str | bytes | None, limit: int) -> None:
+def _check_declared(declared: bytes | None, limit: int) -> None:
+    """A declared Content-Length over the limit is refused before a byte of the body is read."""
     if declared and declared.isdigit() and int(declared) > limit:
-        size = declared.decode("latin-1") if isinstance(declared, bytes) else declared
+        size = declared.decode("latin-1")
         raise BodyTooLarge(f"body of {size} bytes is over the {limit}-byte limit; split it into batches")
 
 
@@ -24,21 +25,11 @@ def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"body is over the {limit}-byte limit; split it into batches")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    _check_declared(request.headers.get("content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """`read_body` for a route served as plain ASGI (services.ingest.reports): the same limit and messages,
-    without building a Request and its stream for every report."""
+    """The body, refused with BodyTooLarge as soon as it is over `limit` (declared or received).
+
+    Reads the ASGI channel itself, so the report routes served as plain ASGI (services.ingest.reports) need no
+    Request and no stream per report; FastAPI routes call it through `read_body`."""
     declared = None
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -67,6 +58,11 @@ def parse_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise HTTPException(400, f"body is not valid JSON: {err}") from err
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """`read_asgi_body` for a FastAPI route. The body is read once: nothing may read it from `request` after."""
+    return await read_asgi_body(request.scope, request.receive, limit)
 
 
 async def read_json_body(request: Request, limit: int) -> Any:

@@ -55,6 +55,7 @@ from services.ingest.forms import FORMS
 from services.ingest.openrosa_auth import AuthResult, OpenRosaAuth
 from services.ingest.openrosa_store import PARTIAL, PRODUCED, InstanceRecord, InstanceStore
 from services.ingest.openrosa_xml import Submission, SubmissionError, parse_submission, report_id_for, to_field_report
+from services.ingest.reports import report_message
 
 log = logging.getLogger("siaga.ingest.openrosa")
 router = APIRouter(prefix="/openrosa", tags=["openrosa"])
@@ -251,8 +252,6 @@ async def refuse(request: Request, status: int, reason: str, detail: str, payloa
 
 def openrosa_message(report: FieldReport, principal: Principal, sub: Submission) -> Message:
     """The JSON API's `reports.raw` record, marked as coming from OpenRosa and naming the instance."""
-    from services.ingest.app import report_message
-
     msg = report_message(report, principal)
     headers = [(k, b"openrosa" if k == "source" else v) for k, v in msg.headers]
     headers.append(("openrosa_instance_id", sub.instance_id.encode()))
