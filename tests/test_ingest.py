@@ -160,3 +160,27 @@ def test_tune_gc_freezes_startup_objects_and_raises_gen0_only_when_asked() -> No
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_an_all_valid_batch_in_either_form_is_stored_whole_and_answered_per_item(client: TestClient,
+                                                                                kafka: str) -> None:
+    """The one-pass path (every report valid) answers exactly like the per-item one."""
+    as_list = [body(f"l-{uuid.uuid4()}") for _ in range(3)]
+    wrapped = {"device": "hp-volunteer-7", "reports": [body(f"w-{uuid.uuid4()}") for _ in range(2)]}
+    for payload, sent in ((as_list, as_list), (wrapped, wrapped["reports"])):
+        r = client.post("/v1/reports/batch", json=payload, headers=bearer("volunteer"))
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert (out["accepted"], out["invalid"], out["retry"]) == (len(sent), 0, 0)
+        assert out["results"] == [{"index": i, "report_id": b["report_id"], "status": "accepted"}
+                                  for i, b in enumerate(sent)]
+    keys = {rec.key for rec in read_topic(kafka, "reports.raw", 5)}
+    assert {b["report_id"].encode() for b in as_list + wrapped["reports"]} <= keys
+
+
+def test_a_batch_over_the_item_limit_is_413_even_when_every_report_is_valid(kafka: str, auth_file) -> None:  # noqa: ANN001
+    with TestClient(create_app(Settings(kafka=kafka, auth_file=str(auth_file), batch_max=2))) as c:
+        r = c.post("/v1/reports/batch", json=[body() for _ in range(3)], headers=bearer("volunteer"))
+        assert r.status_code == 413 and "at most 2" in r.json()["detail"]
+        assert c.post("/v1/reports/batch", json=[body() for _ in range(2)],
+                      headers=bearer("volunteer")).json()["accepted"] == 2

@@ -120,6 +120,9 @@ class AsyncProducer:
                         max_block_ms=int(self.timeout_s * 1000), request_timeout_ms=int(self.timeout_s * 1000),
                         delivery_timeout_ms=int(self.timeout_s * 1000) + 1000, retries=2**31 - 1,
                         bootstrap_timeout_ms=int(self.timeout_s * 1000), partitioner=key_partitioner(),
+                        # kafka-python's own sensors: recorded per batch and request in both threads, read by
+                        # nobody (Siaga's metrics are prometheus-client's, services.common.metrics).
+                        metrics_enabled=False,
                     )
                     cfg.update(self.overrides)
                     try:

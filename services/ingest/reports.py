@@ -22,7 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
@@ -105,9 +105,44 @@ def report_message(report: FieldReport, principal: Principal, received: bytes | 
     return Message(
         topic=REPORTS_RAW.name,
         key=report.report_id.encode(),
-        value=orjson.dumps(report.model_dump(mode="json", exclude_none=True)),
+        value=report.model_dump_json(exclude_none=True).encode(),
         headers=(("received_at", received), ("submitted_by", principal.name.encode()), ("source", b"json")),
     )
+
+
+class _Outbox(BaseModel):
+    """The `{"reports": [...]}` form of a batch (other keys, e.g. a device's own, are ignored)."""
+
+    reports: list[FieldReport]
+
+
+_REPORT_LIST = TypeAdapter(list[FieldReport])
+_OUTBOX = TypeAdapter(_Outbox)
+
+
+def all_valid(raw: bytes) -> list[FieldReport] | None:
+    """Every report of a batch body, when all are valid, parsed and validated in one pass by pydantic-core
+    (a third of the CPU a batch costs went to validating the reports one parsed dict at a time). None when
+    anything is off; `validate_each` then says which items and why, exactly as before."""
+    try:
+        if raw.lstrip()[:1] == b"[":
+            return _REPORT_LIST.validate_json(raw)
+        return _OUTBOX.validate_json(raw).reports
+    except ValidationError:
+        return None
+
+
+def validate_each(items: list[Any]) -> tuple[list[dict[str, Any]], list[tuple[int, FieldReport]]]:
+    """Per item: the valid reports with their index, and a result slot per item (filled in for invalid ones)."""
+    results: list[dict[str, Any]] = [{} for _ in items]
+    valid: list[tuple[int, FieldReport]] = []
+    for i, item in enumerate(items):
+        try:
+            valid.append((i, FieldReport.model_validate(item)))
+        except ValidationError as err:
+            rid = item.get("report_id") if isinstance(item, dict) else None
+            results[i] = {"index": i, "report_id": rid, "status": "invalid", "errors": field_errors(err)}
+    return results, valid
 
 
 def _authorization(scope: Scope) -> str:
@@ -128,21 +163,27 @@ class ReportRoutes:
         self.invalid = INGEST_REPORTS.labels("rejected", "invalid")
         self.unavailable = INGEST_REPORTS.labels("unavailable", "kafka")
 
-    async def _read(self, scope: Scope, receive: Receive) -> tuple[Principal, Any]:
-        """Auth first (an unauthenticated client learns nothing about its body), then the size-capped JSON body."""
+    async def _read_raw(self, scope: Scope, receive: Receive) -> tuple[Principal, bytes]:
+        """Auth first (an unauthenticated client learns nothing about its body), then the size-capped body."""
         state = self.app.state
         principal = authenticate(state.tokens, _authorization(scope), self.allowed)
-        return principal, parse_json(await read_asgi_body(scope, receive, state.cfg.max_body_bytes))
+        return principal, await read_asgi_body(scope, receive, state.cfg.max_body_bytes)
 
     async def single(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal, body = await self._read(scope, receive)
+        principal, raw = await self._read_raw(scope, receive)
         try:
-            report = FieldReport.model_validate(body)
-        except ValidationError as err:
-            self.invalid.inc()
-            response = JSONResponse({"detail": "invalid report", "errors": field_errors(err)}, status_code=422)
-            await response(scope, receive, send)
-            return
+            # Parsed and validated in one pass by pydantic-core, as enrich reads the record (no dict in between).
+            report = FieldReport.model_validate_json(raw)
+        except ValidationError:
+            report = None
+        if report is None:  # refused: the body parsed on its own, so that not-JSON is a 400, as in the batch route
+            try:
+                report = FieldReport.model_validate(parse_json(raw))
+            except ValidationError as err:
+                self.invalid.inc()
+                response = JSONResponse({"detail": "invalid report", "errors": field_errors(err)}, status_code=422)
+                await response(scope, receive, send)
+                return
         try:
             await self.app.state.producer.send(report_message(report, principal))
         except KafkaUnavailable as err:
@@ -153,29 +194,28 @@ class ReportRoutes:
         await send_json(send, 202, orjson.dumps({"status": "accepted", "report_id": report.report_id}))
 
     async def batch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal, body = await self._read(scope, receive)
+        principal, raw = await self._read_raw(scope, receive)
         cfg = self.app.state.cfg
-        items = body.get("reports") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            response = JSONResponse({"detail": "expected a JSON list of reports or {\"reports\": [...]}"},
-                                    status_code=422)
-            await response(scope, receive, send)
-            return
-        if len(items) > cfg.batch_max:
-            INGEST_REPORTS.labels("rejected", "batch_too_large").inc(len(items))
-            response = JSONResponse({"detail": f"at most {cfg.batch_max} reports per batch, got {len(items)}"},
-                                    status_code=413)
-            await response(scope, receive, send)
-            return
-        results: list[dict[str, Any]] = [{} for _ in items]
-        valid: list[tuple[int, FieldReport]] = []
-        for i, item in enumerate(items):
-            try:
-                valid.append((i, FieldReport.model_validate(item)))
-            except ValidationError as err:
-                rid = item.get("report_id") if isinstance(item, dict) else None
-                results[i] = {"index": i, "report_id": rid, "status": "invalid", "errors": field_errors(err)}
-        invalid = len(items) - len(valid)
+        reports = all_valid(raw)
+        if reports is not None and len(reports) <= cfg.batch_max:
+            results: list[dict[str, Any]] = [{} for _ in reports]
+            valid = list(enumerate(reports))
+        else:  # something is off: item by item, so that every valid report is still stored
+            items = parse_json(raw)
+            items = items.get("reports") if isinstance(items, dict) else items
+            if not isinstance(items, list):
+                response = JSONResponse({"detail": "expected a JSON list of reports or {\"reports\": [...]}"},
+                                        status_code=422)
+                await response(scope, receive, send)
+                return
+            if len(items) > cfg.batch_max:
+                INGEST_REPORTS.labels("rejected", "batch_too_large").inc(len(items))
+                response = JSONResponse({"detail": f"at most {cfg.batch_max} reports per batch, got {len(items)}"},
+                                        status_code=413)
+                await response(scope, receive, send)
+                return
+            results, valid = validate_each(items)
+        invalid = len(results) - len(valid)
         if invalid:
             self.invalid.inc(invalid)
         received = datetime.now(UTC).isoformat().encode()  # one request, one arrival time
