@@ -1,14 +1,19 @@
 """Cached answers for the aggregated endpoints, keyed by (read-model version, query).
 
-- A hit is an answer computed at the current read-model version, or younger than `ttl_s` (short: during a
-  busy response every site update changes the version, and recomputing a 100,000-site aggregation per update
-  per query would eat the CPU the requests need). Served as stored bytes.
-- An answer older than `ttl_s` after the model changed is still served at once ("stale") while ONE
+- A hit is an answer computed at the current read-model version, or younger than its TTL (during a busy
+  response every site update changes the version, and recomputing a 100,000-site aggregation per update per
+  query would eat the CPU the requests need). Served as stored bytes.
+- The TTL follows what the answer cost: `cost_factor` times its computation, between `min_ttl_s` and `ttl_s`.
+  A regional response of a few thousand sites computes in milliseconds and is fresh within `min_ttl_s`; a
+  national one whose aggregation takes 200 ms is recomputed at most every 2 s, so recomputing stays near a tenth
+  of a core per hot query either way. (A fixed 2 s TTL alone kept every answer up to 2 s behind the model,
+  more than the whole report-to-dashboard budget.)
+- An answer past its TTL after the model changed is still served at once ("stale") while ONE
   background refresh recomputes it, up to `max_stale_s`.
 - A miss (or an answer older than `max_stale_s`) is computed once for all concurrent askers (single flight),
   in a worker thread so the event loop keeps serving cached answers meanwhile.
 
-So an answer lags the read model by at most about `ttl_s` plus one computation; `as_of` in the body and the
+So an answer lags the read model by at most about its TTL plus one computation; `as_of` in the body and the
 `X-Siaga-As-Of` header stay truthful because they belong to the stored answer.
 """
 
@@ -46,14 +51,17 @@ class _Entry:
     version: int
     created: float
     answer: Answer
+    ttl_s: float
     refreshing: bool = False
 
 
 class AnswerCache:
     def __init__(self, version: Callable[[], int], ttl_s: float = 2.0, max_stale_s: float = 15.0,
-                 max_entries: int = 256) -> None:
+                 max_entries: int = 256, min_ttl_s: float = 0.2, cost_factor: float = 10.0) -> None:
         self._version = version
         self.ttl_s = ttl_s
+        self.min_ttl_s = min(min_ttl_s, ttl_s)
+        self.cost_factor = cost_factor
         # One computation at a time: several at once only fight over the GIL (and the requests with them).
         self._limiter: anyio.CapacityLimiter | None = None
         self.max_stale_s = max_stale_s
@@ -62,8 +70,12 @@ class AnswerCache:
         self._inflight: dict[tuple, asyncio.Future] = {}
         self.stats = {"hit": 0, "stale": 0, "miss": 0}
 
-    def _store(self, key: tuple, version: int, answer: Answer) -> None:
-        self._entries[key] = _Entry(version, time.monotonic(), answer)
+    def ttl_for(self, cost_s: float) -> float:
+        """How long an answer that took `cost_s` to compute is served after the read model changed."""
+        return min(self.ttl_s, max(self.min_ttl_s, self.cost_factor * cost_s))
+
+    def _store(self, key: tuple, version: int, answer: Answer, cost_s: float) -> None:
+        self._entries[key] = _Entry(version, time.monotonic(), answer, self.ttl_for(cost_s))
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -71,23 +83,24 @@ class AnswerCache:
     async def _compute(self, key: tuple, compute: Callable[[], Answer]) -> Answer:
         version = self._version()  # read before computing: a change during it makes the answer stale, not lost
 
-        def run() -> Answer:
+        def run() -> tuple[Answer, float]:
+            start = time.perf_counter()
             answer = compute()
             if len(answer.body) > GZIP_MIN:
                 answer.gzipped()  # here, in the worker thread: never on the event loop
-            return answer
+            return answer, time.perf_counter() - start
 
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
-        answer = await anyio.to_thread.run_sync(run, limiter=self._limiter)
-        self._store(key, version, answer)
+        answer, cost_s = await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        self._store(key, version, answer, cost_s)
         return answer
 
     async def get(self, key: tuple, compute: Callable[[], Answer]) -> tuple[Answer, str]:
         entry = self._entries.get(key)
         if entry is not None:
             age = time.monotonic() - entry.created
-            if entry.version == self._version() or age < self.ttl_s:
+            if entry.version == self._version() or age < entry.ttl_s:
                 self.stats["hit"] += 1
                 return entry.answer, "hit"
             if age < self.max_stale_s:
