@@ -11,6 +11,7 @@ bench/results/e2e.json.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -27,11 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 
-from bench.common import machine_info, print_table, write_result  # noqa: E402
+from bench.common import machine_info, print_table, process_cpu_s, write_result  # noqa: E402
 
 REPORT_RATE = float(os.environ.get("SIAGA_BENCH_E2E_RATE", "2000"))
 MENTION_RATE = float(os.environ.get("SIAGA_BENCH_E2E_MENTION_RATE", "5000"))
 SECONDS = float(os.environ.get("SIAGA_BENCH_E2E_SECONDS", "30"))
+# Enrich workers (processes) in the consumer group: partitions are the unit of scale; each extra worker runs from
+# its own state directory, as a second machine would.
+ENRICH_WORKERS = int(os.environ.get("SIAGA_BENCH_E2E_ENRICH_WORKERS", "1"))
 BATCH = 100
 MENTION_BATCH = 500
 
@@ -82,6 +86,45 @@ class Feeder(threading.Thread):
         self.elapsed = time.perf_counter() - start
 
 
+class CpuMeter:
+    """Cores each process used between `start()` and `stop()`: where the machine's two cores went."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.cores: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        out = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+        out["bench (feeders, poller)"] = time.process_time()
+        return out
+
+    def start(self) -> None:
+        self.t0, self.c0 = time.perf_counter(), self._read()
+
+    def stop(self) -> None:
+        elapsed, c1 = time.perf_counter() - self.t0, self._read()
+        self.cores = {name: round((c1[name] - self.c0[name]) / elapsed, 2) for name in c1}
+        self.cores["total"] = round(sum(self.cores.values()), 2)
+
+
+def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 180) -> None:
+    """Until the consumer group is stable with all its workers: a worker joining later moves partitions and
+    their tables mid-run, which measures a rebalance instead of the steady state."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            desc = admin.describe_groups([group]).get(group, {})
+            if desc.get("group_state") == "Stable" and len(desc.get("members", [])) == members:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"group {group} did not settle with {members} members")
+    finally:
+        admin.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -125,8 +168,21 @@ def main() -> int:
                           ingest_port=local_kafka.free_port(), api_port=local_kafka.free_port(),
                           enrich_port=local_kafka.free_port(),
                           extra_env={"SIAGA_LOG_LEVEL": "WARNING", "SIAGA_RATE_PER_TOKEN": "0"})
-            with stack:
+            extra = [Stack(kafka=cluster.bootstrap, workdir=Path(tmp) / f"enrich{i}", auth_file=auth,
+                           enrich_port=local_kafka.free_port(), extra_env=stack.extra_env)
+                     for i in range(2, ENRICH_WORKERS + 1)]
+            with stack, contextlib.ExitStack() as more:
                 stack.start(timeout_s=180)
+                for other in extra:
+                    more.enter_context(other)
+                    other.start("enrich", timeout_s=180)
+                if extra:
+                    wait_for_group(cluster.bootstrap, "siaga-enrich", ENRICH_WORKERS)
+                pids = {name: svc.proc.pid for name, svc in stack.services.items()}
+                pids.update({f"enrich{i}": other.services["enrich"].proc.pid
+                             for i, other in enumerate(extra, start=2)})
+                pids["broker"] = int(cluster.nodes[0].pid_file.read_text())
+                cpu = CpuMeter(pids)
                 api = stack.services["api"].url
                 ingest = stack.services["ingest"].url
                 reports = Feeder(f"{ingest}/v1/reports/batch", "v", REPORT_RATE, SECONDS, report_batch, BATCH)
@@ -159,6 +215,7 @@ def main() -> int:
                     time.sleep(0.5)
                 poller = threading.Thread(target=poll, daemon=True)
                 poller.start()
+                cpu.start()
                 reports.start()
                 if MENTION_RATE > 0:
                     mentions.start()
@@ -168,6 +225,7 @@ def main() -> int:
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline and (not seen or seen[-1][1] < reports.accepted + 1):
                     time.sleep(0.2)
+                cpu.stop()  # feeding and catching up: the whole time the pipeline worked for these reports
                 stop.set()
                 poller.join()
         finally:
@@ -185,7 +243,11 @@ def main() -> int:
         "benchmark": "e2e", "machine": machine_info(),
         "settings": {"target_reports_per_s": REPORT_RATE, "target_mentions_per_s": MENTION_RATE,
                      "seconds": SECONDS, "report_batch": BATCH, "mention_batch": MENTION_BATCH,
-                     "services": "1 ingest (uvicorn, 1 process), 1 enrich worker, 1 api; 1 broker"},
+                     "services": f"1 ingest (uvicorn, 1 process), {ENRICH_WORKERS} enrich worker(s), 1 api; 1 broker",
+                     "api_cache_ttl": "SIAGA_API_CACHE_MIN_TTL_S / SIAGA_API_CACHE_TTL_S: "
+                                      f"{os.environ.get('SIAGA_API_CACHE_MIN_TTL_S', '0.2')} / "
+                                      f"{os.environ.get('SIAGA_API_CACHE_TTL_S', '2')} s"},
+        "cores_used_while_feeding_and_catching_up": cpu.cores,
         "reports_accepted": reports.accepted, "reports_visible": visible,
         "reports_per_s": reports.accepted / reports.elapsed, "report_errors": reports.errors,
         "mentions_accepted": mentions.accepted,
@@ -200,6 +262,7 @@ def main() -> int:
         ("all accepted visible in /v1/situation", str(visible >= reports.accepted), f"{visible}/{reports.accepted}"),
         ("202 → visible p50 / p95 / p99", f"{result['p50_s']:.2f} / {result['p95_s']:.2f} / {result['p99_s']:.2f} s",
          "target p95 < 2 s"),
+        *[(f"cores: {name}", f"{cores:.2f}", "") for name, cores in cpu.cores.items()],
     ], headers=("what", "measured", "note"))
     return 0
 
