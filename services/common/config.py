@@ -30,6 +30,9 @@ class Settings:
     enrich_web_host: str = field(default_factory=lambda: _env("SIAGA_ENRICH_WEB_HOST", "127.0.0.1"))
     enrich_session_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_ENRICH_SESSION_TIMEOUT_S", "10")))
     enrich_web_port: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_WEB_PORT", "6066")))
+    # Each table partition also kept warm on this many other workers: a failover then needs no changelog replay,
+    # but every worker replays its peers' changelogs all the time (docs/operations.md, "Partitions and workers").
+    enrich_standby_replicas: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_STANDBY_REPLICAS", "1")))
     # Live social media clients (services.ingest.live). Each runs only when its credential is set.
     x_bearer_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_X_BEARER_TOKEN") or None)
     x_base_url: str = field(default_factory=lambda: _env("SIAGA_X_BASE_URL", "https://api.x.com"))

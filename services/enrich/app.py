@@ -87,6 +87,7 @@ app = faust.App(
     # A killed worker's partitions move to the survivors after this long: short, because reports wait meanwhile.
     broker_session_timeout=cfg.enrich_session_timeout_s,
     broker_heartbeat_interval=max(1.0, cfg.enrich_session_timeout_s / 4),
+    table_standby_replicas=cfg.enrich_standby_replicas,
     **STREAM_SETTINGS,
 )
 
