@@ -12,8 +12,10 @@ import json
 
 import pytest
 
+import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas import DeadLetter, Site
+from services.core.consolidate import GroupState
 from tests._consolidate_factory import report, village
 
 
@@ -68,29 +70,42 @@ def stage2(monkeypatch: pytest.MonkeyPatch) -> Writer:
     monkeypatch.setattr(worker, "regency_mention_cache", caches[2])
     monkeypatch.setattr(worker, "CACHES", caches)
     monkeypatch.setattr(worker, "consolidation_out", out)
-    real = worker.apply_report
+    real = consolidate.build_site
 
-    def refuse_bad(state, er, rules):  # noqa: ANN001, ANN202
-        if er.report.report_id == "bad":
+    def refuse_bad(site_id, hazard, entries, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if any(e.report_id == "bad" for e in entries):  # fails inside the core, after the report joined its group
             raise ValueError("refused for the test")
-        return real(state, er, rules)
+        return real(site_id, hazard, entries, *args, **kwargs)
 
-    monkeypatch.setattr(worker, "apply_report", refuse_bad)
+    monkeypatch.setattr(consolidate, "build_site", refuse_bad)
     return out
 
 
+def letters(out: Writer) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
+
+
 def test_one_refused_report_is_dead_lettered_alone_and_the_rest_of_its_array_counts(stage2: Writer):
-    reports = [report("a", geo=village(1)), report("bad", geo=village(2)), report("c", geo=village(3))]
+    # One village, one site: the refused report must not stay in the group behind the others' backs.
+    reports = [report("a", geo=village(1)), report("bad", geo=village(1), north_m=50),
+               report("c", geo=village(1), north_m=100), report("d", geo=village(2))]
     array = json.dumps([json.loads(er.model_dump_json()) for er in reports]).encode()
     asyncio.run(worker.process_consolidation_batch([Event(array)]))
 
-    sites = [Site.model_validate_json(v) for topic, _, v in stage2.sent if topic == "sites"]
-    assert sorted(entry.report_id for s in sites for entry in s.timeline) == ["a", "c"]
-    letters = [DeadLetter.model_validate_json(v) for topic, _, v in stage2.sent if topic == "deadletter"]
-    assert len(letters) == 1
-    letter = letters[0]
+    sites = {s.site_id: s for s in (Site.model_validate_json(v) for topic, _, v in stage2.sent if topic == "sites")}
+    assert sorted(sorted(e.report_id for e in s.timeline) for s in sites.values()) == [["a", "c"], ["d"]]
+    groups = [GroupState.model_validate_json(v) for v in stage2.tables.values() if '"members"' in str(v)]
+    assert sorted(rid for g in groups for rid in g.members) == ["a", "c", "d"]  # the table agrees with the sites
+    (letter,) = letters(stage2)
     assert (letter.reason, letter.stage) == ("not_applied", "enrich.consolidate")
     assert (letter.partition, letter.offset) == (3, 41)  # the array it came from
     assert json.loads(letter.payload)["report"]["report_id"] == "bad"  # that report alone, replayable as is
     assert "refused for the test" in letter.detail
-    assert len(stage2.tables) > 0  # the applied reports' group states were written
+
+
+def test_a_refused_single_report_is_dead_lettered_with_its_record_bytes(stage2: Writer):
+    value = report("bad", geo=village(1)).model_dump_json().encode()
+    asyncio.run(worker.process_consolidation_batch([Event(value)]))
+    (letter,) = letters(stage2)
+    assert letter.reason == "not_applied" and letter.payload == value.decode()
+    assert not [v for topic, _, v in stage2.sent if topic == "sites"]

@@ -235,6 +235,7 @@ def _apply_version(state: GroupState, rid: str, submitted_at: datetime, content_
     held = _held(state, rid)
     if held is not None and incoming <= held:
         return Outcome(state=state, status="duplicate" if incoming == held else "stale")
+    before = (state.members.get(rid), state.retracted.get(rid))
     if member is None:
         state.members.pop(rid, None)
         state.retracted[rid] = Tombstone(submitted_at=submitted_at, content_hash=content_hash)
@@ -243,7 +244,21 @@ def _apply_version(state: GroupState, rid: str, submitted_at: datetime, content_
         state.retracted.pop(rid, None)
         state.members[rid] = member
         status = "new" if held is None else "edit"
-    return _recompute(state, status, rules)
+    try:
+        return _recompute(state, status, rules)
+    except Exception:
+        # All or nothing: a report whose sites cannot be built must not stay in the group unseen (the caller
+        # dead-letters it; the group then still matches the sites last emitted).
+        _restore(state, rid, *before)
+        raise
+
+
+def _restore(state: GroupState, rid: str, member: Member | None, tombstone: Tombstone | None) -> None:
+    for held, current in ((member, state.members), (tombstone, state.retracted)):
+        if held is None:
+            current.pop(rid, None)
+        else:
+            current[rid] = held
 
 
 def apply_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | None = None) -> Outcome:

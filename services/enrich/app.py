@@ -282,26 +282,31 @@ def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
         return [_keep(key, apply_review(group_cache.get(key, event), review, RULES), event)]
     if topic == MENTIONS_ENRICHED.name:
         return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
+    value = event.message.value or b""
+    reports = parse_enriched(value)  # validated whole before any is applied
     outcomes = []
-    for er in parse_enriched(event.message.value or b""):  # validated whole before any is applied
+    for er in reports:
         try:
             outcomes.append(apply_enriched(er, event))  # the array's next report sees its state
         except (ValueError, KeyError) as err:
             # This report only: the array's other reports (other volunteers, other villages) still count, and
-            # the sites they changed still go out. apply_report refuses before it changes anything.
+            # the sites they changed still go out. The core takes a refused report back out of its group.
+            one = er.model_dump_json().encode() if len(reports) > 1 else None  # None: the record's own bytes
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
-                             f"{type(err).__name__}: {err}", er.model_dump_json().encode())
+                             f"{type(err).__name__}: {err}", one)
     return outcomes
 
 
 def apply_enriched(er: EnrichedReport, event: faust.EventT) -> tuple[str, Outcome]:
     key = group_key(er.geo, er.report.hazard)
     state = group_cache.get(key, event)
-    if state is None and er.action == "upsert":
-        regency = er.geo.partition_key  # register the group with its regency, for mentions to find it
-        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
-        state = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
-    return _keep(key, apply_report(state, er, RULES), event)
+    if state is not None or er.action == "retract":
+        return _keep(key, apply_report(state, er, RULES), event)
+    regency = er.geo.partition_key
+    outcome = apply_report(new_group(key, er.report.hazard, regency_mention_cache.get(regency, event)), er, RULES)
+    # Only now that the group exists: register it with its regency, for mentions to find it.
+    regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
+    return _keep(key, outcome, event)
 
 
 def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:
