@@ -3,11 +3,13 @@
 - A hit is an answer computed at the current read-model version, or younger than its TTL (during a busy
   response every site update changes the version, and recomputing a 100,000-site aggregation per update per
   query would eat the CPU the requests need). Served as stored bytes.
-- The TTL follows what the answer cost: `cost_factor` times its computation, between `min_ttl_s` and `ttl_s`.
-  A regional response of a few thousand sites computes in milliseconds and is fresh within `min_ttl_s`; a
-  national one whose aggregation takes 200 ms is recomputed at most every 2 s, so recomputing stays near a tenth
-  of a core per hot query either way. (A fixed 2 s TTL alone kept every answer up to 2 s behind the model,
-  more than the whole report-to-dashboard budget.)
+- The TTL follows what the answer cost: `cost_factor` times its computation (wall time, so a busy process
+  reads as dear and refreshes less), between `min_ttl_s` and `ttl_s`. A regional response of a few thousand
+  sites computes in milliseconds and is fresh within `min_ttl_s`; a national one whose aggregation takes 200 ms
+  is recomputed at most every 2 s. Up to that cap, keeping one hot query fresh costs about a tenth of a core;
+  an answer dearer than 0.2 s costs more, and every distinct query has its own entry, all computed one at a
+  time. (A fixed 2 s TTL alone kept every answer up to 2 s behind the model, more than the whole
+  report-to-dashboard budget.)
 - An answer past its TTL after the model changed is still served at once ("stale") while ONE
   background refresh recomputes it, up to `max_stale_s`.
 - A miss (or an answer older than `max_stale_s`) is computed once for all concurrent askers (single flight),

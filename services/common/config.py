@@ -57,10 +57,9 @@ def settings() -> Settings:
     return Settings()
 
 
-# Hazard terms in Bahasa Indonesia and Tetum (flood, earthquake, landslide, tsunami, eruption, whirlwind, fire),
-# retweets left out: a retweet adds no observation. X recent search allows 512 characters on the basic tier.
 def _default_x_query() -> str:
-    """From the mention lexicon's search seeds, so the clients search for what enrich recognises."""
+    """From the mention lexicon's search seeds, so the clients search for what enrich recognises (retweets left
+    out: a retweet adds no observation)."""
     from services.core.mentions.lexicon import x_search_query
 
     return x_search_query()
