@@ -20,10 +20,20 @@ import orjson
 
 from schemas.enriched import EnrichedReport
 from schemas.report import FieldReport
+from schemas.site import MentionRef
 from services.core.aggregate import aggregate, site_row, situation
-from services.core.consolidate import Consolidator, GroupState, apply_report, group_key, tune_gc_for_streaming
+from services.core.consolidate import (
+    Consolidator,
+    GroupState,
+    add_mention,
+    apply_mention,
+    apply_report,
+    group_key,
+    recompute,
+    tune_gc_for_streaming,
+)
 from services.core.scenario import generate
-from tests._consolidate_factory import report
+from tests._consolidate_factory import T0, report
 
 OUT = Path(__file__).resolve().parent / "results" / "consolidate.json"
 REPORTS_PER_SITE = 3.3  # valid messages per site the national scenario yields (reports, edits, resubmits)
@@ -64,6 +74,38 @@ def _hot_group(n: int) -> dict:
     dt, _ = _timed(lambda: [c.add(e) for e in ers])
     return {"reports": n, "cpu_seconds": round(dt, 3), "reports_per_s": round(n / dt),
             "sites": len(c.sites())}
+
+
+def _hot_group_posts(reports: int, posts: int, batch: int) -> dict:
+    """Posts about one town whose group holds `reports` reports: one site rebuild per post (the per-message core,
+    `apply_mention`) against one per batch of `batch` posts (`add_mention` + `recompute`, as the enrich worker
+    does), side by side on the same posts."""
+    rng = random.Random(1)
+    ers = [report(f"h{i:05d}", hours=rng.uniform(0, 48), north_m=rng.uniform(0, 3000),
+                  figures={"affected": rng.randint(0, 500)}) for i in range(reports)]
+    refs = [MentionRef(mention_id=f"x:{i}", platform="x", text="gempa di palu", relevance=rng.random(),
+                       created_at=T0 + timedelta(hours=rng.uniform(0, 48))) for i in range(posts)]
+
+    def group() -> GroupState:
+        state = None
+        for er in ers:
+            state = apply_report(state, er).state
+        return state
+
+    per_post_state, per_batch_state = group(), group()
+    per_post_s, _ = _timed(lambda: [apply_mention(per_post_state, r) for r in refs])
+
+    def batched() -> None:
+        for start in range(0, len(refs), batch):
+            for r in refs[start:start + batch]:
+                add_mention(per_batch_state, r)
+            recompute(per_batch_state)
+
+    per_batch_s, _ = _timed(batched)
+    same = per_post_state.model_dump_json() == per_batch_state.model_dump_json()
+    return {"reports_in_group": reports, "posts": posts, "batch": batch,
+            "posts_per_s_rebuild_per_post": round(posts / per_post_s),
+            "posts_per_s_rebuild_per_batch": round(posts / per_batch_s), "same_final_state": same}
 
 
 def main() -> None:
@@ -117,6 +159,7 @@ def main() -> None:
     filt_s, _ = _timed(lambda: situation(rows, 2, hazard="flood", until=until, status="all"))
     from_sites_s, _ = _timed(lambda: situation(sites, 2))
     hot = _hot_group(1000)
+    hot_posts = _hot_group_posts(100, 3000, 200)
 
     res = {
         "timing": "CPU seconds of the process (time.process_time), gc.freeze() after input parsing",
@@ -132,6 +175,7 @@ def main() -> None:
         "core_with_json_state_roundtrip": {"messages": len(sample), "cpu_seconds": round(faust_s, 3),
                                            "reports_per_s": round(len(sample) / faust_s)},
         "hot_group_1000_reports": hot,
+        "hot_group_posts": hot_posts,
         "aggregate": {"sites": len(sites), "site_rows_s": round(rows_s, 4),
                       "by_level_from_rows": agg, "situation_filtered_from_rows_s": round(filt_s, 4),
                       "situation_from_site_models_s": round(from_sites_s, 4)},
@@ -150,6 +194,8 @@ def main() -> None:
         ("core + GroupState JSON round trip, reports/s",
          f"{res['core_with_json_state_roundtrip']['reports_per_s']:,}"),
         ("hot group (1000 reports, 1 village), reports/s", f"{hot['reports_per_s']:,}"),
+        ("posts on a 100-report group, rebuild per post /s", f"{hot_posts['posts_per_s_rebuild_per_post']:,}"),
+        (f"  the same, rebuild per {hot_posts['batch']} posts /s", f"{hot_posts['posts_per_s_rebuild_per_batch']:,}"),
         ("sites built / expected", f"{len(sites):,} / {truth['sites_expected']:,}"),
         ("Site -> SiteRow for all sites (s)", f"{rows_s:.3f}"),
         *[(f"aggregate level {lv} from rows (s)", f"{agg[lv]['seconds']:.4f}") for lv in agg],

@@ -17,59 +17,12 @@ import services.enrich.app as worker
 from schemas import DeadLetter, Site
 from services.core.consolidate import GroupState
 from tests._consolidate_factory import report, village
-
-
-class Table:
-    """What StateCache reads of a faust table."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, object] = {}
-
-    def get(self, key: str) -> object | None:
-        return self.data.get(key)
-
-
-class Writer:
-    """What the batch hands to its BulkWriter: records to send and table values to write."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes | None]] = []
-        self.tables: dict[str, object] = {}
-
-    def send(self, topic: str, key: bytes, value: bytes | None) -> None:
-        self.sent.append((topic, key, value))
-
-    def table_set(self, table: Table, key: str, value: object, event: object) -> None:  # noqa: ARG002
-        table.data[key] = value
-        self.tables[key] = value
-
-    async def flush(self) -> None:
-        return None
-
-
-class Message:
-    def __init__(self, value: bytes) -> None:
-        self.topic, self.key, self.value, self.partition, self.offset = "reports.enriched", b"72.71", value, 3, 41
-
-
-class Event:
-    """Weak-referenceable, as faust's current-event context needs."""
-
-    def __init__(self, value: bytes) -> None:
-        self.message = Message(value)
+from tests._stage2 import Event, Writer, use_fakes
 
 
 @pytest.fixture
 def stage2(monkeypatch: pytest.MonkeyPatch) -> Writer:
-    out = Writer()
-    caches = (worker.StateCache(Table(), worker.GroupState.model_validate_json, lambda g: g.model_dump_json()),
-              worker.StateCache(Table(), list, list),
-              worker.StateCache(Table(), worker.RegencyMentions.model_validate_json, lambda r: r.model_dump_json()))
-    monkeypatch.setattr(worker, "group_cache", caches[0])
-    monkeypatch.setattr(worker, "regency_group_cache", caches[1])
-    monkeypatch.setattr(worker, "regency_mention_cache", caches[2])
-    monkeypatch.setattr(worker, "CACHES", caches)
-    monkeypatch.setattr(worker, "consolidation_out", out)
+    out = use_fakes(monkeypatch)
     real = consolidate.build_site
 
     def refuse_bad(site_id, hazard, entries, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202

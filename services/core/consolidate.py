@@ -42,11 +42,13 @@ __all__ = [
     "Consolidator",
     "GroupState",
     "Outcome",
+    "add_mention",
     "apply_mention",
     "apply_report",
     "apply_review",
     "group_key",
     "rebuild_sites",
+    "recompute",
     "retraction",
     "site_id_to_group_key",
     "site_partition_key",
@@ -269,15 +271,31 @@ def apply_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules 
     the cap are a floor.
     """
     rules = rules or DEFAULT_RULES
+    status = add_mention(state, ref, rules)
+    return Outcome(state=state, status=status) if status != "new" else _recompute(state, status, rules)
+
+
+def add_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | None = None) -> Status:
+    """`apply_mention` without rebuilding the sites: "new" when the group changed and needs `recompute`.
+
+    For a stream that attaches many posts to one group within a batch (everyone posts about the same town):
+    one rebuild per group and batch instead of one per post, with the same final sites.
+    """
+    rules = rules or DEFAULT_RULES
     if ref.mention_id in state.mentions:
-        return Outcome(state=state, status="duplicate")
+        return "duplicate"
     state.mentions[ref.mention_id] = ref
     if len(state.mentions) > rules.group_mentions_cap:
         worst = min(state.mentions.values(), key=lambda m: (m.relevance, m.created_at.timestamp(), m.mention_id))
         del state.mentions[worst.mention_id]
         if worst is ref:
-            return Outcome(state=state, status="stale")
-    return _recompute(state, "new", rules)
+            return "stale"
+    return "new"
+
+
+def recompute(state: GroupState, rules: ConsolidationRules | None = None) -> Outcome:
+    """The sites of a group whose mentions changed (`add_mention`): those to send again and those gone."""
+    return _recompute(state, "new", rules or DEFAULT_RULES)
 
 
 def retraction(er: EnrichedReport, old_geo: GeoTag, old_hazard: Hazard | str) -> EnrichedReport:

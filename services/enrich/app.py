@@ -43,10 +43,11 @@ from services.core.consolidate import (
     ConsolidationRules,
     GroupState,
     Outcome,
-    apply_mention,
+    add_mention,
     apply_report,
     apply_review,
     group_key,
+    recompute,
     retraction,
     site_id_to_group_key,
 )
@@ -253,19 +254,23 @@ async def consolidate(stream: faust.StreamT) -> None:
         await process_consolidation_batch(batch)
 
 
+# Groups that posts were attached to during the current batch and not rebuilt since, with the (event, mention id)
+# pairs that changed them: rebuilt once at the batch's end (consolidate.add_mention).
+Deferred = dict[str, list[tuple[faust.EventT, str]]]
+
+
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
     out: dict[str, Site | None] = {}
+    deferred: Deferred = {}
     for event in batch:
         try:
-            outcomes = consolidate_one(event)
+            outcomes = consolidate_one(event, deferred)
         except (ValidationError, ValueError, KeyError) as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
-        for _key, outcome in outcomes:
-            for site in outcome.changed:
-                out[site.site_id] = site
-            for site_id in outcome.removed:
-                out[site_id] = None
+        _collect(out, outcomes)
+    for key, added in deferred.items():
+        _collect(out, rebuild_after_mentions(key, added))
     for cache in CACHES:
         cache.flush(consolidation_out)
     for site_id, site in out.items():
@@ -273,15 +278,35 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
     await consolidation_out.flush()
 
 
-def consolidate_one(event: faust.EventT) -> list[tuple[str, Outcome]]:
-    """Apply one message to the group(s) it concerns; the (group key, outcome) pairs to keep and emit."""
+def _collect(out: dict[str, Site | None], outcomes: list[tuple[str, Outcome]]) -> None:
+    """The batch keeps each site's last state: one record per changed site, however often it changed."""
+    for _key, outcome in outcomes:
+        for site in outcome.changed:
+            out[site.site_id] = site
+        for site_id in outcome.removed:
+            out[site_id] = None
+
+
+def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
+    """Apply one message to the group(s) it concerns; the (group key, outcome) pairs to keep and emit.
+    A mention's groups are only marked in `deferred`, rebuilt once at the end of the batch."""
     topic = event.message.topic
+    if topic == MENTIONS_ENRICHED.name:
+        attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""), deferred)
+        return []
     if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        return [_keep(key, apply_review(group_cache.get(key, event), review, RULES), event)]
-    if topic == MENTIONS_ENRICHED.name:
-        return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""))
+        outcomes = [_keep(key, apply_review(group_cache.get(key, event), review, RULES), event)]
+    else:
+        outcomes = apply_reports(event)
+    for key, outcome in outcomes:
+        if outcome.status not in ("duplicate", "stale"):
+            deferred.pop(key, None)  # rebuilt just now, with every post attached so far
+    return outcomes
+
+
+def apply_reports(event: faust.EventT) -> list[tuple[str, Outcome]]:
     value = event.message.value or b""
     reports = parse_enriched(value)  # validated whole before any is applied
     outcomes = []
@@ -317,23 +342,37 @@ def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome
     return key, outcome
 
 
-def attach_mention(event: faust.EventT, me: MentionEnriched) -> list[tuple[str, Outcome]]:
+def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred) -> None:
     am = area_mention(me)
     if am is None:
-        return []
+        return
     regency = me.geo.partition_key
     known = regency_mention_cache.get(regency, event) or RegencyMentions()
     if known.add(am):
         regency_mention_cache.put(regency, known, event)
         MENTIONS.labels("attachable").inc()
     # Applied to the groups even when the regency knew it: a redelivery after a crash between the two writes
-    # must still reach the groups (apply_mention is idempotent by mention id).
-    outcomes = []
+    # must still reach the groups (add_mention is idempotent by mention id).
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
         state = group_cache.get(key, event)
-        if state is not None:
-            outcomes.append(_keep(key, apply_mention(state, am.ref, RULES), event))
-    return outcomes
+        if state is not None and add_mention(state, am.ref, RULES) == "new":
+            group_cache.put(key, state, event)
+            deferred.setdefault(key, []).append((event, am.ref.mention_id))
+
+
+def rebuild_after_mentions(key: str, added: list[tuple[faust.EventT, str]]) -> list[tuple[str, Outcome]]:
+    """One rebuild for all the posts a batch attached to a group: a town everyone posts about costs one site
+    rebuild per batch, not one per post (each rebuild reclusters all of the group's reports)."""
+    event = added[-1][0]
+    state = group_cache.get(key, event)
+    try:
+        return [(key, recompute(state, RULES))]
+    except (ValueError, KeyError) as err:  # the posts come back out, so the group matches the sites last sent
+        for ev, mention_id in added:
+            state.mentions.pop(mention_id, None)
+            send_dead_letter(consolidation_out, ev, "enrich.consolidate", "not_applied",
+                             f"{type(err).__name__}: {err} (group {key})")
+        return []
 
 
 @app.agent(mentions_raw_topic)

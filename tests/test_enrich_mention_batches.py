@@ -1,0 +1,86 @@
+"""Posts attached to one group within a batch rebuild its sites once, at the end of the batch, with the same
+result as rebuilding after every post (everyone posts about the same town: that must not cost a rebuild of
+the town's sites per post)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+import services.core.consolidate as consolidate
+import services.enrich.app as worker
+from schemas import Site
+from schemas.mention import MentionEnriched, SocialMention
+from services.core.attach import area_mention, new_group
+from services.core.consolidate import apply_mention, apply_report, group_key
+from tests._consolidate_factory import T0, report, village
+from tests._stage2 import Event, Writer, use_fakes
+
+
+def post(mid: str, hours: float) -> MentionEnriched:
+    m = SocialMention(id=mid, platform="x", text=f"gempa di desa 1, {mid}", created_at=T0 + timedelta(hours=hours))
+    return MentionEnriched(mention=m, normalised_text=m.text, hazard="earthquake", hazards=["earthquake"],
+                           relevant=True, relevance_score=0.5 + hours / 100, relevance_method="rules",
+                           geo=village(1), geo_source="text", geoparse_confidence=0.8)
+
+
+@pytest.fixture
+def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the core's site rebuilds (every apply_* and recompute goes through `_recompute`)."""
+    count = [0]
+    real = consolidate._recompute
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consolidate, "_recompute", counted)
+    return count
+
+
+def sites_sent(out: Writer) -> list[Site]:
+    return [Site.model_validate_json(v) for topic, _, v in out.sent if topic == "sites" and v is not None]
+
+
+def test_thirty_posts_in_a_batch_rebuild_their_site_once_and_match_a_rebuild_per_post(
+        monkeypatch: pytest.MonkeyPatch, rebuilds: list[int]) -> None:
+    out = use_fakes(monkeypatch)
+    er = report("a", geo=village(1))
+    posts = [post(f"x:{i}", hours=i / 10) for i in range(30)]
+    batch = [Event(er.model_dump_json().encode(), offset=1)]
+    batch += [Event(p.model_dump_json().encode(), topic="mentions.enriched", offset=2 + i) for i, p in enumerate(posts)]
+    asyncio.run(worker.process_consolidation_batch(batch))
+
+    assert rebuilds[0] == 2  # the report's, then one for all thirty posts (31 before)
+    (site,) = sites_sent(out)  # one record for the site, in its final state
+    # What the core gives rebuilding after every post:
+    key = group_key(er.geo, er.report.hazard)
+    state = apply_report(new_group(key, er.report.hazard, None), er).state
+    for p in posts:
+        expected = apply_mention(state, area_mention(p).ref)
+    (want,) = [s for s in expected.changed if s.site_id == site.site_id] or expected.changed
+    assert site.model_dump(exclude={"updated_at"}) == want.model_dump(exclude={"updated_at"})
+    assert site.mention_count == 30
+
+    out.sent.clear()
+    counted = rebuilds[0]
+    asyncio.run(worker.process_consolidation_batch(batch[1:4]))  # redelivered posts: nothing changes
+    assert sites_sent(out) == [] and rebuilds[0] == counted
+
+
+def test_a_report_after_the_posts_in_the_same_batch_rebuilds_once_for_both(
+        monkeypatch: pytest.MonkeyPatch, rebuilds: list[int]) -> None:
+    out = use_fakes(monkeypatch)
+    first, second = report("a", geo=village(1)), report("b", geo=village(1), north_m=80, reporter="vol-2")
+    asyncio.run(worker.process_consolidation_batch([Event(first.model_dump_json().encode(), offset=1)]))
+    out.sent.clear()
+    before = rebuilds[0]
+    batch = [Event(post(f"x:{i}", hours=i / 10).model_dump_json().encode(), topic="mentions.enriched", offset=2 + i)
+             for i in range(5)]
+    batch.append(Event(second.model_dump_json().encode(), offset=9))
+    asyncio.run(worker.process_consolidation_batch(batch))
+    assert rebuilds[0] - before == 1  # the report's rebuild already holds the five posts: none left for the end
+    (site,) = sites_sent(out)
+    assert site.mention_count == 5 and site.reports == 2
