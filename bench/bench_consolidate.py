@@ -1,6 +1,6 @@
 """Throughput of the consolidation core and of the per-request aggregation.
 
-Usage: PYTHONPATH=. python bench/bench_consolidate.py [--reports 100000] [--seed 1]
+Usage: python bench/bench_consolidate.py [--reports 100000] [--seed 1] (as `make bench` runs it)
 Writes bench/results/consolidate.json and prints a table. Geotagging is not timed: reports carry the
 GeoTag the scenario assumes, so this measures the core alone (what the faust worker adds per message).
 """
@@ -12,6 +12,7 @@ import gc
 import json
 import platform
 import random
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +34,9 @@ from services.core.consolidate import (
     tune_gc_for_streaming,
 )
 from services.core.scenario import generate
-from tests._consolidate_factory import T0, report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not an installed package
+from tests._consolidate_factory import T0, report  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "consolidate.json"
 REPORTS_PER_SITE = 3.3  # valid messages per site the national scenario yields (reports, edits, resubmits)
