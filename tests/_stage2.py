@@ -23,14 +23,14 @@ class Writer:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes | None]] = []
-        self.tables: dict[str, object] = {}
+        self.tables: dict[tuple[int, str], object] = {}  # by (table, key): the tables share keys (regency codes)
 
     def send(self, topic: str, key: bytes, value: bytes | None) -> None:
         self.sent.append((topic, key, value))
 
     def table_set(self, table: Table, key: str, value: object, event: object) -> None:  # noqa: ARG002
         table.data[key] = value
-        self.tables[key] = value
+        self.tables[(id(table), key)] = value
 
     async def flush(self) -> None:
         return None
@@ -60,5 +60,3 @@ def use_fakes(monkeypatch: pytest.MonkeyPatch) -> Writer:
     monkeypatch.setattr(worker, "CACHES", caches)
     monkeypatch.setattr(worker, "consolidation_out", out)
     return out
-
-

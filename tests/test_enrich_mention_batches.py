@@ -11,10 +11,10 @@ import pytest
 
 import services.core.consolidate as consolidate
 import services.enrich.app as worker
-from schemas import Site
+from schemas import DeadLetter, Site
 from schemas.mention import MentionEnriched, SocialMention
 from services.core.attach import area_mention, new_group
-from services.core.consolidate import apply_mention, apply_report, group_key
+from services.core.consolidate import GroupState, apply_mention, apply_report, group_key
 from tests._consolidate_factory import T0, report, village
 from tests._stage2 import Event, Writer, use_fakes
 
@@ -84,3 +84,44 @@ def test_a_report_after_the_posts_in_the_same_batch_rebuilds_once_for_both(
     assert rebuilds[0] - before == 1  # the report's rebuild already holds the five posts: none left for the end
     (site,) = sites_sent(out)
     assert site.mention_count == 5 and site.reports == 2
+
+
+def test_a_duplicate_report_after_the_posts_leaves_their_rebuild_for_the_end(
+        monkeypatch: pytest.MonkeyPatch, rebuilds: list[int]) -> None:
+    out = use_fakes(monkeypatch)
+    er = report("a", geo=village(1))
+    asyncio.run(worker.process_consolidation_batch([Event(er.model_dump_json().encode(), offset=1)]))
+    out.sent.clear()
+    batch = [Event(post(f"x:{i}", hours=i / 10).model_dump_json().encode(), topic="mentions.enriched", offset=2 + i)
+             for i in range(3)]
+    batch.append(Event(er.model_dump_json().encode(), offset=9))  # a resubmit: changes nothing, rebuilds nothing
+    asyncio.run(worker.process_consolidation_batch(batch))
+    (site,) = sites_sent(out)
+    assert site.mention_count == 3
+
+
+def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = use_fakes(monkeypatch)
+    real = consolidate.build_site
+
+    def refuse_bad_post(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
+        if any(m.mention_id == "x:bad" for m in mentions):
+            raise ValueError("a post the test refuses")
+        return real(site_id, hazard, entries, reviews, rules, mentions, *args)
+
+    monkeypatch.setattr(consolidate, "build_site", refuse_bad_post)
+    first, second = report("a", geo=village(1)), report("b", geo=village(1), north_m=80, reporter="vol-2")
+    asyncio.run(worker.process_consolidation_batch([Event(first.model_dump_json().encode(), offset=1)]))
+    out.sent.clear()
+    batch = [Event(post("x:bad", 0.1).model_dump_json().encode(), topic="mentions.enriched", offset=2),
+             Event(post("x:1", 0.2).model_dump_json().encode(), topic="mentions.enriched", offset=3),
+             Event(second.model_dump_json().encode(), offset=4),
+             Event(post("x:2", 0.3).model_dump_json().encode(), topic="mentions.enriched", offset=5)]
+    asyncio.run(worker.process_consolidation_batch(batch))
+
+    letters = [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
+    assert [(d.reason, d.offset) for d in letters] == [("not_applied", 2)]  # the bad post, and only it
+    site = sites_sent(out)[-1]
+    assert (site.reports, sorted(m.mention_id for m in site.mentions)) == (2, ["x:1", "x:2"])
+    (group,) = [GroupState.model_validate_json(v) for v in out.tables.values() if '"members"' in str(v)]
+    assert sorted(group.members) == ["a", "b"] and sorted(group.mentions) == ["x:1", "x:2"]

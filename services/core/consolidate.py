@@ -279,7 +279,8 @@ def add_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | 
     """`apply_mention` without rebuilding the sites: "new" when the group changed and needs `recompute`.
 
     For a stream that attaches many posts to one group within a batch (everyone posts about the same town):
-    one rebuild per group and batch instead of one per post, with the same final sites.
+    one rebuild per group and batch instead of one per post, with the same final sites. A post may push a
+    less relevant one out (the cap): a caller that must undo the batch's posts keeps a copy of `mentions`.
     """
     rules = rules or DEFAULT_RULES
     if ref.mention_id in state.mentions:
@@ -336,7 +337,11 @@ def apply_review(state: GroupState | None, review: ReviewEvent,
                 review = review.model_copy(update={"figures_version": current})
                 break
     state.reviews[review.review_id] = review
-    return _recompute(state, "new", rules)
+    try:
+        return _recompute(state, "new", rules)
+    except Exception:
+        del state.reviews[review.review_id]  # all or nothing, as for reports
+        raise
 
 
 def rebuild_sites(state: GroupState, rules: ConsolidationRules | None = None) -> list[Site]:

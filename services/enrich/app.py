@@ -18,6 +18,7 @@ import importlib.util
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import faust
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from schemas import EnrichedReport, FieldReport, ReviewEvent, Site
 from schemas.enriched import parse_enriched
 from schemas.mention import MentionEnriched, SocialMention
+from schemas.site import MentionRef
 from services.common.config import settings
 from services.common.metrics import ENRICH_REPORTS, GEOTAG, GEOTAG_FAILURES, MENTIONS
 from services.common.topics import (
@@ -44,6 +46,7 @@ from services.core.consolidate import (
     GroupState,
     Outcome,
     add_mention,
+    apply_mention,
     apply_report,
     apply_review,
     group_key,
@@ -254,9 +257,17 @@ async def consolidate(stream: faust.StreamT) -> None:
         await process_consolidation_batch(batch)
 
 
-# Groups that posts were attached to during the current batch and not rebuilt since, with the (event, mention id)
-# pairs that changed them: rebuilt once at the batch's end (consolidate.add_mention).
-Deferred = dict[str, list[tuple[faust.EventT, str]]]
+@dataclass
+class Posts:
+    """The posts a batch attached to one group and not rebuilt since: the group's mentions before the first of
+    them (to undo them all, cap evictions included), and each post with the event that brought it."""
+
+    before: dict[str, MentionRef]
+    added: list[tuple[faust.EventT, MentionRef]] = field(default_factory=list)
+
+
+# Groups waiting for their one rebuild at the batch's end (consolidate.add_mention).
+Deferred = dict[str, Posts]
 
 
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
@@ -265,12 +276,16 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
     for event in batch:
         try:
             outcomes = consolidate_one(event, deferred)
-        except (ValidationError, ValueError, KeyError) as err:
+        except ValidationError as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
+        except (ValueError, KeyError) as err:  # a review the core refused (reports are refused one by one)
+            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
+                             f"{type(err).__name__}: {err}")
+            continue
         _collect(out, outcomes)
-    for key, added in deferred.items():
-        _collect(out, rebuild_after_mentions(key, added))
+    for key, posts in deferred.items():
+        _collect(out, rebuild_after_mentions(key, posts))
     for cache in CACHES:
         cache.flush(consolidation_out)
     for site_id, site in out.items():
@@ -297,22 +312,38 @@ def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, 
     if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        outcomes = [_keep(key, apply_review(group_cache.get(key, event), review, RULES), event)]
+        outcomes = _settled(key, deferred, lambda: _keep(key, apply_review(group_cache.get(key, event), review,
+                                                                           RULES), event))
     else:
-        outcomes = apply_reports(event)
+        outcomes = apply_reports(event, deferred)
     for key, outcome in outcomes:
         if outcome.status not in ("duplicate", "stale"):
             deferred.pop(key, None)  # rebuilt just now, with every post attached so far
     return outcomes
 
 
-def apply_reports(event: faust.EventT) -> list[tuple[str, Outcome]]:
+def _settled(key: str, deferred: Deferred, apply: Callable[[], tuple[str, Outcome]]) -> list[tuple[str, Outcome]]:
+    """`apply()`; if it fails while posts wait on the group, those posts may be the cause: rebuild them on their
+    own first (a failing post is taken out and dead-lettered there), then try once more. A report or review is
+    never refused for a post's fault."""
+    try:
+        return [apply()]
+    except (ValueError, KeyError):
+        if key not in deferred:
+            raise
+    settled = rebuild_after_mentions(key, deferred.pop(key))
+    return [*settled, apply()]
+
+
+def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
     value = event.message.value or b""
     reports = parse_enriched(value)  # validated whole before any is applied
     outcomes = []
     for er in reports:
+        key = group_key(er.geo, er.report.hazard)
         try:
-            outcomes.append(apply_enriched(er, event))  # the array's next report sees its state
+            # The array's next report sees its state.
+            outcomes.extend(_settled(key, deferred, lambda er=er, key=key: apply_enriched(key, er, event)))
         except (ValueError, KeyError) as err:
             # This report only: the array's other reports (other volunteers, other villages) still count, and
             # the sites they changed still go out. The core takes a refused report back out of its group.
@@ -322,8 +353,7 @@ def apply_reports(event: faust.EventT) -> list[tuple[str, Outcome]]:
     return outcomes
 
 
-def apply_enriched(er: EnrichedReport, event: faust.EventT) -> tuple[str, Outcome]:
-    key = group_key(er.geo, er.report.hazard)
+def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT) -> tuple[str, Outcome]:
     state = group_cache.get(key, event)
     if state is not None or er.action == "retract":
         return _keep(key, apply_report(state, er, RULES), event)
@@ -355,24 +385,36 @@ def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred)
     # must still reach the groups (add_mention is idempotent by mention id).
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
         state = group_cache.get(key, event)
-        if state is not None and add_mention(state, am.ref, RULES) == "new":
+        if state is None:
+            continue
+        before = dict(state.mentions) if key not in deferred else None
+        if add_mention(state, am.ref, RULES) == "new":
             group_cache.put(key, state, event)
-            deferred.setdefault(key, []).append((event, am.ref.mention_id))
+            posts = deferred.get(key) or deferred.setdefault(key, Posts(before or {}))
+            posts.added.append((event, am.ref))
 
 
-def rebuild_after_mentions(key: str, added: list[tuple[faust.EventT, str]]) -> list[tuple[str, Outcome]]:
+def rebuild_after_mentions(key: str, posts: Posts) -> list[tuple[str, Outcome]]:
     """One rebuild for all the posts a batch attached to a group: a town everyone posts about costs one site
     rebuild per batch, not one per post (each rebuild reclusters all of the group's reports)."""
-    event = added[-1][0]
-    state = group_cache.get(key, event)
+    state = group_cache.get(key, posts.added[-1][0])
     try:
         return [(key, recompute(state, RULES))]
-    except (ValueError, KeyError) as err:  # the posts come back out, so the group matches the sites last sent
-        for ev, mention_id in added:
-            state.mentions.pop(mention_id, None)
-            send_dead_letter(consolidation_out, ev, "enrich.consolidate", "not_applied",
+    except (ValueError, KeyError):
+        pass
+    # Some post breaks the group's sites: undo them all, then apply them one by one as an unbatched stream would,
+    # so that only the posts that fail are refused (and the group still matches the sites last sent).
+    state.mentions = dict(posts.before)
+    outcomes = []
+    for event, ref in posts.added:
+        before_one = dict(state.mentions)
+        try:
+            outcomes.append((key, apply_mention(state, ref, RULES)))
+        except (ValueError, KeyError) as err:
+            state.mentions = before_one
+            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
                              f"{type(err).__name__}: {err} (group {key})")
-        return []
+    return outcomes
 
 
 @app.agent(mentions_raw_topic)
