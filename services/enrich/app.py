@@ -260,7 +260,9 @@ async def consolidate(stream: faust.StreamT) -> None:
 @dataclass
 class Posts:
     """The posts a batch attached to one group and not rebuilt since: the group's mentions before the first of
-    them (to undo them all, cap evictions included), and each post with the event that brought it."""
+    them (to undo them all, cap evictions included), and each post since then with the event that brought it
+    (including those that changed nothing: pushed out by the cap, or known, against a state that may be
+    undone)."""
 
     before: dict[str, MentionRef]
     added: list[tuple[faust.EventT, MentionRef]] = field(default_factory=list)
@@ -279,7 +281,7 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
         except ValidationError as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
-        except (ValueError, KeyError) as err:  # a review the core refused (reports are refused one by one)
+        except (ValueError, KeyError) as err:  # refusals are dead-lettered where they happen; this is a safety net
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
                              f"{type(err).__name__}: {err}")
             continue
@@ -312,8 +314,13 @@ def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, 
     if topic == REVIEWS.name:
         review = ReviewEvent.model_validate_json(event.message.value or b"")
         key = site_id_to_group_key(review.site_id)
-        outcomes = _settled(key, deferred, lambda: _keep(key, apply_review(group_cache.get(key, event), review,
-                                                                           RULES), event))
+        outcomes: list[tuple[str, Outcome]] = []
+        try:
+            _settled(key, deferred, outcomes,
+                     lambda: _keep(key, apply_review(group_cache.get(key, event), review, RULES), event))
+        except (ValueError, KeyError) as err:
+            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
+                             f"{type(err).__name__}: {err}")
     else:
         outcomes = apply_reports(event, deferred)
     for key, outcome in outcomes:
@@ -322,17 +329,20 @@ def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, 
     return outcomes
 
 
-def _settled(key: str, deferred: Deferred, apply: Callable[[], tuple[str, Outcome]]) -> list[tuple[str, Outcome]]:
-    """`apply()`; if it fails while posts wait on the group, those posts may be the cause: rebuild them on their
-    own first (a failing post is taken out and dead-lettered there), then try once more. A report or review is
-    never refused for a post's fault."""
+def _settled(key: str, deferred: Deferred, outcomes: list[tuple[str, Outcome]],
+             apply: Callable[[], tuple[str, Outcome]]) -> None:
+    """Append `apply()`'s outcome. If it fails while posts wait on the group, those posts may be the cause:
+    rebuild them on their own first (a failing post is taken out and dead-lettered there; the sites they
+    changed are appended), then try once more, raising if that fails too. A report or review is never refused
+    for a post's fault, and a refused one never takes the posts' sites with it."""
     try:
-        return [apply()]
+        outcomes.append(apply())
+        return
     except (ValueError, KeyError):
         if key not in deferred:
             raise
-    settled = rebuild_after_mentions(key, deferred.pop(key))
-    return [*settled, apply()]
+    outcomes.extend(rebuild_after_mentions(key, deferred.pop(key)))
+    outcomes.append(apply())
 
 
 def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
@@ -343,7 +353,7 @@ def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Ou
         key = group_key(er.geo, er.report.hazard)
         try:
             # The array's next report sees its state.
-            outcomes.extend(_settled(key, deferred, lambda er=er, key=key: apply_enriched(key, er, event)))
+            _settled(key, deferred, outcomes, lambda er=er, key=key: apply_enriched(key, er, event))
         except (ValueError, KeyError) as err:
             # This report only: the array's other reports (other volunteers, other villages) still count, and
             # the sites they changed still go out. The core takes a refused report back out of its group.
@@ -387,10 +397,14 @@ def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred)
         state = group_cache.get(key, event)
         if state is None:
             continue
-        before = dict(state.mentions) if key not in deferred else None
-        if add_mention(state, am.ref, RULES) == "new":
+        posts = deferred.get(key)
+        before = dict(state.mentions) if posts is None else None
+        status = add_mention(state, am.ref, RULES)
+        if status == "new":
             group_cache.put(key, state, event)
-            posts = deferred.get(key) or deferred.setdefault(key, Posts(before or {}))
+            if posts is None:
+                posts = deferred[key] = Posts(before or {})
+        if posts is not None:  # even a post that changed nothing: if the batch is undone, it is applied again
             posts.added.append((event, am.ref))
 
 
