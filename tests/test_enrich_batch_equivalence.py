@@ -23,14 +23,15 @@ Message = tuple[str, bytes]
 
 
 def _post(rng: random.Random) -> Message:
-    mid = rng.choice([f"x:{i}" for i in range(8)] + ["x:bad"])
-    regency_only = rng.random() < 0.3  # names the regency: corroborates every group of the hazard there
-    geo = village(rng.choice([1, 2]))
-    if regency_only:
+    """A post of a small set, redelivered now and then; one id is always the same post (a platform's id)."""
+    n = rng.randint(0, 8)
+    mid = f"x:{n}" if n < 8 else "x:bad"
+    geo = village(1 + n % 2)
+    if n % 3 == 0:  # names only the regency: corroborates every group of the hazard there
         geo = geo.model_copy(update={"adm3": None, "adm3_name": None, "adm4": None, "adm4_name": None})
-    m = SocialMention(id=mid, platform="x", text=f"gempa {mid}", created_at=T0 + timedelta(hours=rng.randint(0, 6)))
+    m = SocialMention(id=mid, platform="x", text=f"gempa {mid}", created_at=T0 + timedelta(hours=n % 7))
     me = MentionEnriched(mention=m, normalised_text=m.text, hazard="earthquake", hazards=["earthquake"],
-                         relevant=True, relevance_score=rng.choice([0.5, 0.6, 0.7]), relevance_method="rules",
+                         relevant=True, relevance_score=0.5 + (n % 3) / 10, relevance_method="rules",
                          geo=geo, geo_source="text", geoparse_confidence=0.8)
     return "mentions.enriched", me.model_dump_json().encode()
 
@@ -79,7 +80,7 @@ def run(first: list[Message], rest: list[Message], one_by_one: bool) -> tuple[di
         mp.undo()
 
 
-@pytest.mark.parametrize("seed", range(150))
+@pytest.mark.parametrize("seed", range(400))
 def test_one_batch_and_one_message_per_batch_agree(seed: int) -> None:
     rng = random.Random(seed)
     first, rest = messages(rng, rng.randint(0, 6)), messages(rng, rng.randint(1, 14))

@@ -5,6 +5,7 @@ the town's sites per post)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -70,7 +71,7 @@ def test_thirty_posts_in_a_batch_rebuild_their_site_once_and_match_a_rebuild_per
     assert sites_sent(out) == [] and rebuilds[0] == counted
 
 
-def test_a_report_after_the_posts_in_the_same_batch_rebuilds_once_for_both(
+def test_posts_waiting_on_a_group_are_rebuilt_before_a_report_reaches_it(
         monkeypatch: pytest.MonkeyPatch, rebuilds: list[int]) -> None:
     out = use_fakes(monkeypatch)
     first, second = report("a", geo=village(1)), report("b", geo=village(1), north_m=80, reporter="vol-2")
@@ -81,7 +82,9 @@ def test_a_report_after_the_posts_in_the_same_batch_rebuilds_once_for_both(
              for i in range(5)]
     batch.append(Event(second.model_dump_json().encode(), offset=9))
     asyncio.run(worker.process_consolidation_batch(batch))
-    assert rebuilds[0] - before == 1  # the report's rebuild already holds the five posts: none left for the end
+    # The five posts once (so a post that breaks the group is refused on its own), then the report: nothing left
+    # for the end of the batch.
+    assert rebuilds[0] - before == 2
     (site,) = sites_sent(out)
     assert site.mention_count == 5 and site.reports == 2
 
@@ -100,8 +103,8 @@ def test_a_duplicate_report_after_the_posts_leaves_their_rebuild_for_the_end(
     assert site.mention_count == 3
 
 
-def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = use_fakes(monkeypatch)
+@pytest.fixture
+def bad_post_breaks_sites(monkeypatch: pytest.MonkeyPatch) -> None:
     real = consolidate.build_site
 
     def refuse_bad_post(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
@@ -110,6 +113,11 @@ def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(monk
         return real(site_id, hazard, entries, reviews, rules, mentions, *args)
 
     monkeypatch.setattr(consolidate, "build_site", refuse_bad_post)
+
+
+def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(
+        monkeypatch: pytest.MonkeyPatch, bad_post_breaks_sites: None) -> None:
+    out = use_fakes(monkeypatch)
     first, second = report("a", geo=village(1)), report("b", geo=village(1), north_m=80, reporter="vol-2")
     asyncio.run(worker.process_consolidation_batch([Event(first.model_dump_json().encode(), offset=1)]))
     out.sent.clear()
@@ -125,3 +133,39 @@ def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(monk
     assert (site.reports, sorted(m.mention_id for m in site.mentions)) == (2, ["x:1", "x:2"])
     (group,) = [GroupState.model_validate_json(v) for v in out.tables.values() if '"members"' in str(v)]
     assert sorted(group.members) == ["a", "b"] and sorted(group.mentions) == ["x:1", "x:2"]
+
+
+def test_a_bad_post_is_checked_even_when_a_retraction_empties_its_group_first(
+        monkeypatch: pytest.MonkeyPatch, bad_post_breaks_sites: None) -> None:
+    """The retraction's rebuild has no site to put the post in: the post must still be refused then, not left
+    in the group to refuse the next report in its place."""
+    out = use_fakes(monkeypatch)
+    r0 = report("r0", geo=village(1))
+    asyncio.run(worker.process_consolidation_batch([Event(r0.model_dump_json().encode(), offset=1)]))
+    out.sent.clear()
+    gone = report("r0", geo=village(1), sub_minutes=20, action="retract")
+    r1 = report("r1", geo=village(1), reporter="vol-2")
+    batch = [Event(post("x:bad", 0.1).model_dump_json().encode(), topic="mentions.enriched", offset=2),
+             Event(gone.model_dump_json().encode(), offset=3), Event(r1.model_dump_json().encode(), offset=4)]
+    asyncio.run(worker.process_consolidation_batch(batch))
+    letters = [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
+    assert [(d.reason, d.offset) for d in letters] == [("not_applied", 2)]  # the post, not r1
+    assert [sorted(e.report_id for e in s.timeline) for s in sites_sent(out)] == [["r1"]]
+
+
+def test_a_remembered_bad_post_does_not_stop_the_first_report_of_a_village(
+        monkeypatch: pytest.MonkeyPatch, bad_post_breaks_sites: None) -> None:
+    """Posts about a place with no site yet wait in their regency's memory and join its first site; one that
+    breaks the site is refused and forgotten there, and the report founds its site without it."""
+    out = use_fakes(monkeypatch)
+    asyncio.run(worker.process_consolidation_batch(
+        [Event(post("x:bad", 0.1).model_dump_json().encode(), topic="mentions.enriched", offset=1),
+         Event(post("x:1", 0.2).model_dump_json().encode(), topic="mentions.enriched", offset=2)]))
+    r0 = report("r0", geo=village(1))
+    asyncio.run(worker.process_consolidation_batch([Event(r0.model_dump_json().encode(), offset=3)]))
+    (site,) = sites_sent(out)
+    assert [e.report_id for e in site.timeline] == ["r0"] and [m.mention_id for m in site.mentions] == ["x:1"]
+    (letter,) = [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
+    assert letter.reason == "not_applied" and json.loads(letter.payload)["mention_id"] == "x:bad"
+    remembered = worker.regency_mention_cache.get("72.71", Event(b"", offset=4))
+    assert "x:bad" not in remembered.mentions and "x:1" in remembered.mentions

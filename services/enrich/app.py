@@ -42,6 +42,7 @@ from services.common.topics import (
 )
 from services.core.attach import RegencyMentions, area_mention, groups_for, new_group
 from services.core.consolidate import (
+    SEP,
     ConsolidationRules,
     GroupState,
     Outcome,
@@ -281,9 +282,8 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
         except ValidationError as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
-        except (ValueError, KeyError) as err:  # refusals are dead-lettered where they happen; this is a safety net
-            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
-                             f"{type(err).__name__}: {err}")
+        except (ValueError, KeyError) as err:  # refusals are dead-lettered where they happen; a safety net
+            refuse(event, err)
             continue
         _collect(out, outcomes)
     for key, posts in deferred.items():
@@ -311,38 +311,30 @@ def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, 
     if topic == MENTIONS_ENRICHED.name:
         attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""), deferred)
         return []
-    if topic == REVIEWS.name:
-        review = ReviewEvent.model_validate_json(event.message.value or b"")
-        key = site_id_to_group_key(review.site_id)
-        outcomes: list[tuple[str, Outcome]] = []
-        try:
-            _settled(key, deferred, outcomes,
-                     lambda: _keep(key, apply_review(group_cache.get(key, event), review, RULES), event))
-        except (ValueError, KeyError) as err:
-            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
-                             f"{type(err).__name__}: {err}")
-    else:
-        outcomes = apply_reports(event, deferred)
-    for key, outcome in outcomes:
-        if outcome.status not in ("duplicate", "stale"):
-            deferred.pop(key, None)  # rebuilt just now, with every post attached so far
+    if topic != REVIEWS.name:
+        return apply_reports(event, deferred)
+    review = ReviewEvent.model_validate_json(event.message.value or b"")
+    key = site_id_to_group_key(review.site_id)
+    outcomes = _settle_posts(key, deferred)
+    try:
+        outcomes.append(_keep(key, apply_review(group_cache.get(key, event), review, RULES), event))
+    except Exception as err:  # noqa: BLE001 - any refusal of the core: this review only, and the core undid it
+        refuse(event, err)
     return outcomes
 
 
-def _settled(key: str, deferred: Deferred, outcomes: list[tuple[str, Outcome]],
-             apply: Callable[[], tuple[str, Outcome]]) -> None:
-    """Append `apply()`'s outcome. If it fails while posts wait on the group, those posts may be the cause:
-    rebuild them on their own first (a failing post is taken out and dead-lettered there; the sites they
-    changed are appended), then try once more, raising if that fails too. A report or review is never refused
-    for a post's fault, and a refused one never takes the posts' sites with it."""
-    try:
-        outcomes.append(apply())
-        return
-    except (ValueError, KeyError):
-        if key not in deferred:
-            raise
-    outcomes.extend(rebuild_after_mentions(key, deferred.pop(key)))
-    outcomes.append(apply())
+def refuse(event: faust.EventT, err: Exception, payload: bytes | None = None, detail: str = "") -> None:
+    """A message (or part of one) the consolidation core refused: dead-lettered; the core already undid it."""
+    send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
+                     f"{type(err).__name__}: {err}{detail}", payload)
+
+
+def _settle_posts(key: str, deferred: Deferred) -> list[tuple[str, Outcome]]:
+    """The posts waiting on a group are rebuilt before a report or review reaches it, as an unbatched stream
+    would have applied them: a post that breaks the group is refused on its own, never blamed on the report,
+    and never left in the group unchecked. Batches of posts between reports still cost one rebuild."""
+    posts = deferred.pop(key, None)
+    return rebuild_after_mentions(key, posts) if posts is not None else []
 
 
 def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
@@ -351,27 +343,36 @@ def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Ou
     outcomes = []
     for er in reports:
         key = group_key(er.geo, er.report.hazard)
+        outcomes += _settle_posts(key, deferred)
         try:
-            # The array's next report sees its state.
-            _settled(key, deferred, outcomes, lambda er=er, key=key: apply_enriched(key, er, event))
-        except (ValueError, KeyError) as err:
-            # This report only: the array's other reports (other volunteers, other villages) still count, and
-            # the sites they changed still go out. The core takes a refused report back out of its group.
-            one = er.model_dump_json().encode() if len(reports) > 1 else None  # None: the record's own bytes
-            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
-                             f"{type(err).__name__}: {err}", one)
+            outcomes += apply_enriched(key, er, event)  # the array's next report sees its state
+        except Exception as err:  # noqa: BLE001 - any refusal of the core, for this report only
+            # The array's other reports (other volunteers, other villages) still count, and the sites they
+            # changed still go out. The core takes a refused report back out of its group.
+            refuse(event, err, er.model_dump_json().encode() if len(reports) > 1 else None)  # None: own bytes
     return outcomes
 
 
-def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT) -> tuple[str, Outcome]:
+def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT) -> list[tuple[str, Outcome]]:
     state = group_cache.get(key, event)
     if state is not None or er.action == "retract":
-        return _keep(key, apply_report(state, er, RULES), event)
+        return [_keep(key, apply_report(state, er, RULES), event)]
     regency = er.geo.partition_key
-    outcome = apply_report(new_group(key, er.report.hazard, regency_mention_cache.get(regency, event)), er, RULES)
+    group = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
+    remembered = [(event, ref) for ref in group.mentions.values()]
+    try:
+        outcomes = [_keep(key, apply_report(group, er, RULES), event)]
+    except Exception:
+        if not remembered:
+            raise
+        # A post the regency remembered may be what breaks it: found the group without them, then add them one
+        # by one (a failing one is refused and forgotten), as if they had come after the report.
+        group = new_group(key, er.report.hazard, None)
+        outcomes = [_keep(key, apply_report(group, er, RULES), event)]
+        outcomes += _one_by_one(key, group, remembered)
     # Only now that the group exists: register it with its regency, for mentions to find it.
     regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
-    return _keep(key, outcome, event)
+    return outcomes
 
 
 def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:
@@ -414,21 +415,35 @@ def rebuild_after_mentions(key: str, posts: Posts) -> list[tuple[str, Outcome]]:
     state = group_cache.get(key, posts.added[-1][0])
     try:
         return [(key, recompute(state, RULES))]
-    except (ValueError, KeyError):
+    except Exception:  # noqa: BLE001 - found out below, post by post
         pass
     # Some post breaks the group's sites: undo them all, then apply them one by one as an unbatched stream would,
     # so that only the posts that fail are refused (and the group still matches the sites last sent).
     state.mentions = dict(posts.before)
+    return _one_by_one(key, state, posts.added)
+
+
+def _one_by_one(key: str, state: GroupState, added: list[tuple[faust.EventT, MentionRef]]) -> list[tuple[str, Outcome]]:
     outcomes = []
-    for event, ref in posts.added:
-        before_one = dict(state.mentions)
+    for event, ref in added:
+        before = dict(state.mentions)
         try:
             outcomes.append((key, apply_mention(state, ref, RULES)))
-        except (ValueError, KeyError) as err:
-            state.mentions = before_one
-            send_dead_letter(consolidation_out, event, "enrich.consolidate", "not_applied",
-                             f"{type(err).__name__}: {err} (group {key})")
+        except Exception as err:  # noqa: BLE001 - any refusal of the core, for this post and group only
+            state.mentions = before
+            _forget_post(key, ref.mention_id, event)
+            refuse(event, err, ref.model_dump_json().encode(), f" (post {ref.mention_id}, group {key})")
+    if added:
+        group_cache.put(key, state, added[-1][0])
     return outcomes
+
+
+def _forget_post(key: str, mention_id: str, event: faust.EventT) -> None:
+    """A refused post leaves its regency's memory too, or every group founded there later would copy it in."""
+    regency = key.split(SEP)[1]  # group keys are hazard~regency~code
+    known = regency_mention_cache.get(regency, event)
+    if known is not None and known.mentions.pop(mention_id, None) is not None:
+        regency_mention_cache.put(regency, known, event)
 
 
 @app.agent(mentions_raw_topic)
