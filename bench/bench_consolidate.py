@@ -26,11 +26,10 @@ from services.core.aggregate import aggregate, site_row, situation
 from services.core.consolidate import (
     Consolidator,
     GroupState,
-    add_mention,
     apply_mention,
+    apply_mentions,
     apply_report,
     group_key,
-    recompute,
     tune_gc_for_streaming,
 )
 from services.core.scenario import generate
@@ -81,8 +80,8 @@ def _hot_group(n: int) -> dict:
 
 def _hot_group_posts(reports: int, posts: int, batch: int) -> dict:
     """Posts about one town whose group holds `reports` reports: one site rebuild per post (the per-message core,
-    `apply_mention`) against one per batch of `batch` posts (`add_mention` + `recompute`, as the enrich worker
-    does), side by side on the same posts."""
+    `apply_mention`) against one per batch of `batch` posts (`apply_mentions`, as the enrich worker does), side
+    by side on the same posts."""
     rng = random.Random(1)
     ers = [report(f"h{i:05d}", hours=rng.uniform(0, 48), north_m=rng.uniform(0, 3000),
                   figures={"affected": rng.randint(0, 500)}) for i in range(reports)]
@@ -100,9 +99,7 @@ def _hot_group_posts(reports: int, posts: int, batch: int) -> dict:
 
     def batched() -> None:
         for start in range(0, len(refs), batch):
-            for r in refs[start:start + batch]:
-                add_mention(per_batch_state, r)
-            recompute(per_batch_state)
+            apply_mentions(per_batch_state, refs[start:start + batch])
 
     per_batch_s, _ = _timed(batched)
     same = per_post_state.model_dump_json() == per_batch_state.model_dump_json()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from schemas.geo import GeoTag
 from schemas.mention import MentionEnriched, SocialMention
 from services.core.attach import RegencyMentions, area_mention, groups_for, matches_group
 from services.core.clustering import ConsolidationRules
-from services.core.consolidate import GroupState, apply_mention, apply_report, group_key
+from services.core.consolidate import GroupState, apply_mention, apply_mentions, apply_report, group_key
 from tests._consolidate_factory import T0, district_only, report, village
 
 
@@ -85,15 +87,40 @@ def test_regency_memory_seeds_groups_reported_later() -> None:
     assert known.for_group(group_key(village(), "flood")) == []
 
 
-def test_a_new_group_starts_with_the_posts_its_regency_saw() -> None:
-    from services.core.attach import new_group
-
+def test_a_new_group_gets_the_posts_its_regency_saw_in_one_rebuild() -> None:
     known = RegencyMentions()
     known.add(area_mention(mention("early", regency_geo(), hours=-5)))
     known.add(area_mention(mention("other", regency_geo("72.10"), hours=-5)))
     gk = group_key(village(), "earthquake")
-    state = new_group(gk, "earthquake", known)
-    assert set(state.mentions) == {"early"}
-    site = apply_report(state, report("r1")).changed[0]
-    assert [m.mention_id for m in site.mentions] == ["early"]
-    assert new_group(gk, "earthquake", None).mentions == {}
+    state = apply_report(None, report("r1")).state
+    outcomes, refused = apply_mentions(state, known.for_group(gk))
+    assert refused == [] and len(outcomes) == 1
+    assert [m.mention_id for m in outcomes[0].changed[0].mentions] == ["early"]
+    assert known.forget("early") and not known.forget("early") and known.for_group(gk) == []
+
+
+def test_posts_applied_together_equal_posts_applied_one_by_one_and_a_failing_one_is_refused_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import services.core.consolidate as consolidate
+
+    rules = ConsolidationRules(group_mentions_cap=3)
+    refs = [area_mention(mention(f"m{i}", village(), hours=i / 4, score=0.5 + i / 20)).ref for i in range(6)]
+    one_by_one = apply_report(None, report("r1")).state
+    for ref in refs:
+        apply_mention(one_by_one, ref, rules)
+    together = apply_report(None, report("r1")).state
+    assert len(apply_mentions(together, refs + refs[:2], rules)[0]) == 1  # one rebuild, redeliveries included
+    assert together.model_dump_json() == one_by_one.model_dump_json()
+
+    real = consolidate.build_site
+
+    def refuse_m4(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
+        if any(m.mention_id == "m4" for m in mentions):
+            raise ValueError("refused for the test")
+        return real(site_id, hazard, entries, reviews, rules, mentions, *args)
+
+    monkeypatch.setattr(consolidate, "build_site", refuse_m4)
+    state = apply_report(None, report("r1")).state
+    outcomes, refused = apply_mentions(state, refs, rules)
+    assert [i for i, _ in refused] == [4]
+    assert sorted(state.mentions) == ["m2", "m3", "m5"]  # the cap of 3 over the five accepted, as one by one

@@ -14,8 +14,8 @@ import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas import DeadLetter, Site
 from schemas.mention import MentionEnriched, SocialMention
-from services.core.attach import area_mention, new_group
-from services.core.consolidate import GroupState, apply_mention, apply_report, group_key
+from services.core.attach import area_mention
+from services.core.consolidate import GroupState, apply_mention, apply_report
 from tests._consolidate_factory import T0, report, village
 from tests._stage2 import Event, Writer, use_fakes
 
@@ -57,8 +57,7 @@ def test_thirty_posts_in_a_batch_rebuild_their_site_once_and_match_a_rebuild_per
     assert rebuilds[0] == 2  # the report's, then one for all thirty posts (31 before)
     (site,) = sites_sent(out)  # one record for the site, in its final state
     # What the core gives rebuilding after every post:
-    key = group_key(er.geo, er.report.hazard)
-    state = apply_report(new_group(key, er.report.hazard, None), er).state
+    state = apply_report(None, er).state
     for p in posts:
         expected = apply_mention(state, area_mention(p).ref)
     (want,) = [s for s in expected.changed if s.site_id == site.site_id] or expected.changed

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.common import Hazard
 from schemas.mention import MentionEnriched
 from schemas.site import MentionRef
-from services.core.consolidate import SEP, GroupState
+from services.core.consolidate import SEP
 
 TEXT_LIMIT = 500
 
@@ -72,15 +72,14 @@ class RegencyMentions(BaseModel):
             del self.mentions[oldest.ref.mention_id]
         return True
 
+    def forget(self, mention_id: str) -> bool:
+        """Drop a post the core refused, so that no group founded later copies it in; False if unknown."""
+        return self.mentions.pop(mention_id, None) is not None
+
     def for_group(self, group_key: str) -> list[MentionRef]:
+        """The remembered posts a group founded now starts with (a site first reported after people posted
+        about its place is still corroborated by those posts)."""
         return [am.ref for am in self.mentions.values() if matches_group(group_key, am)]
-
-
-def new_group(group_key: str, hazard: Hazard, known: RegencyMentions | None) -> GroupState:
-    """A group's state before its first report: it starts with the posts its regency already saw about it,
-    so a site reported after people posted about it is corroborated by those posts."""
-    seeded = {ref.mention_id: ref for ref in known.for_group(group_key)} if known else {}
-    return GroupState(group_key=group_key, hazard=hazard, mentions=seeded)
 
 
 def groups_for(am: AreaMention, group_keys: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ review (which only names a site) finds its group and its regency partition witho
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -42,13 +43,13 @@ __all__ = [
     "Consolidator",
     "GroupState",
     "Outcome",
-    "add_mention",
     "apply_mention",
+    "apply_mentions",
     "apply_report",
     "apply_review",
     "group_key",
+    "group_regency",
     "rebuild_sites",
-    "recompute",
     "retraction",
     "site_id_to_group_key",
     "site_partition_key",
@@ -80,7 +81,12 @@ def site_id_to_group_key(site_id: str) -> str:
 
 def site_partition_key(site_id: str) -> str:
     """The regency code a site's reports and reviews are keyed by."""
-    return site_id_to_group_key(site_id).split(SEP)[1]
+    return group_regency(site_id_to_group_key(site_id))
+
+
+def group_regency(gk: str) -> str:
+    """The regency code of a group key (`hazard~regency~code`)."""
+    return gk.split(SEP)[1]
 
 
 def site_id_for(gk: str, first_report_id: str) -> str:
@@ -271,18 +277,45 @@ def apply_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules 
     the cap are a floor.
     """
     rules = rules or DEFAULT_RULES
-    status = add_mention(state, ref, rules)
-    return Outcome(state=state, status=status) if status != "new" else _recompute(state, status, rules)
+    before = dict(state.mentions)
+    status = _add_mention(state, ref, rules)
+    if status != "new":
+        return Outcome(state=state, status=status)
+    try:
+        return _recompute(state, status, rules)
+    except Exception:
+        state.mentions = before  # all or nothing, as for reports and reviews (a cap eviction included)
+        raise
 
 
-def add_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | None = None) -> Status:
-    """`apply_mention` without rebuilding the sites: "new" when the group changed and needs `recompute`.
+def apply_mentions(state: GroupState, refs: Sequence[MentionRef],
+                   rules: ConsolidationRules | None = None) -> tuple[list[Outcome], list[tuple[int, Exception]]]:
+    """Several posts attached to one group with a single rebuild: a town everyone posts about costs one rebuild
+    of its sites per batch of posts, not one per post (each rebuild reclusters all of the group's reports).
 
-    For a stream that attaches many posts to one group within a batch (everyone posts about the same town):
-    one rebuild per group and batch instead of one per post, with the same final sites. A post may push a
-    less relevant one out (the cap): a caller that must undo the batch's posts keeps a copy of `mentions`.
+    The same final state as `apply_mention` post by post. If the rebuild fails, the posts are undone and applied
+    one by one, so that only those that break the group are refused: (outcomes, [(index in refs, error)]).
     """
     rules = rules or DEFAULT_RULES
+    before = dict(state.mentions)
+    if "new" not in [_add_mention(state, ref, rules) for ref in refs]:  # a list: every post is added
+        return [], []
+    try:
+        return [_recompute(state, "new", rules)], []
+    except Exception:
+        state.mentions = before
+    outcomes: list[Outcome] = []
+    refused: list[tuple[int, Exception]] = []
+    for i, ref in enumerate(refs):
+        try:
+            outcomes.append(apply_mention(state, ref, rules))
+        except Exception as err:  # noqa: BLE001 - this post is refused; apply_mention undid it
+            refused.append((i, err))
+    return outcomes, refused
+
+
+def _add_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules) -> Status:
+    """Add a post to a group without rebuilding its sites: "new" when the group changed."""
     if ref.mention_id in state.mentions:
         return "duplicate"
     state.mentions[ref.mention_id] = ref
@@ -292,11 +325,6 @@ def add_mention(state: GroupState, ref: MentionRef, rules: ConsolidationRules | 
         if worst is ref:
             return "stale"
     return "new"
-
-
-def recompute(state: GroupState, rules: ConsolidationRules | None = None) -> Outcome:
-    """The sites of a group whose mentions changed (`add_mention`): those to send again and those gone."""
-    return _recompute(state, "new", rules or DEFAULT_RULES)
 
 
 def retraction(er: EnrichedReport, old_geo: GeoTag, old_hazard: Hazard | str) -> EnrichedReport:

@@ -18,7 +18,6 @@ import importlib.util
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import faust
@@ -40,18 +39,16 @@ from services.common.topics import (
     REVIEWS,
     SITES,
 )
-from services.core.attach import RegencyMentions, area_mention, groups_for, new_group
+from services.core.attach import RegencyMentions, area_mention, groups_for
 from services.core.consolidate import (
-    SEP,
     ConsolidationRules,
     GroupState,
     Outcome,
-    add_mention,
-    apply_mention,
+    apply_mentions,
     apply_report,
     apply_review,
     group_key,
-    recompute,
+    group_regency,
     retraction,
     site_id_to_group_key,
 )
@@ -258,19 +255,10 @@ async def consolidate(stream: faust.StreamT) -> None:
         await process_consolidation_batch(batch)
 
 
-@dataclass
-class Posts:
-    """The posts a batch attached to one group and not rebuilt since: the group's mentions before the first of
-    them (to undo them all, cap evictions included), and each post since then with the event that brought it
-    (including those that changed nothing: pushed out by the cap, or known, against a state that may be
-    undone)."""
-
-    before: dict[str, MentionRef]
-    added: list[tuple[faust.EventT, MentionRef]] = field(default_factory=list)
-
-
-# Groups waiting for their one rebuild at the batch's end (consolidate.add_mention).
-Deferred = dict[str, Posts]
+# Per group, the posts attached to it during the current batch and not applied yet, with the events that brought
+# them: applied together, with one rebuild, before a report or review reaches the group or at the batch's end
+# (consolidate.apply_mentions).
+Deferred = dict[str, list[tuple[faust.EventT, MentionRef]]]
 
 
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
@@ -286,8 +274,8 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
             refuse(event, err)
             continue
         _collect(out, outcomes)
-    for key, posts in deferred.items():
-        _collect(out, rebuild_after_mentions(key, posts))
+    for key in list(deferred):
+        _collect(out, settle_posts(key, deferred))
     for cache in CACHES:
         cache.flush(consolidation_out)
     for site_id, site in out.items():
@@ -306,7 +294,7 @@ def _collect(out: dict[str, Site | None], outcomes: list[tuple[str, Outcome]]) -
 
 def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
     """Apply one message to the group(s) it concerns; the (group key, outcome) pairs to keep and emit.
-    A mention's groups are only marked in `deferred`, rebuilt once at the end of the batch."""
+    A mention's groups only get it in `deferred` (settle_posts)."""
     topic = event.message.topic
     if topic == MENTIONS_ENRICHED.name:
         attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""), deferred)
@@ -315,7 +303,7 @@ def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, 
         return apply_reports(event, deferred)
     review = ReviewEvent.model_validate_json(event.message.value or b"")
     key = site_id_to_group_key(review.site_id)
-    outcomes = _settle_posts(key, deferred)
+    outcomes = settle_posts(key, deferred)
     try:
         outcomes.append(_keep(key, apply_review(group_cache.get(key, event), review, RULES), event))
     except Exception as err:  # noqa: BLE001 - any refusal of the core: this review only, and the core undid it
@@ -329,12 +317,27 @@ def refuse(event: faust.EventT, err: Exception, payload: bytes | None = None, de
                      f"{type(err).__name__}: {err}{detail}", payload)
 
 
-def _settle_posts(key: str, deferred: Deferred) -> list[tuple[str, Outcome]]:
-    """The posts waiting on a group are rebuilt before a report or review reaches it, as an unbatched stream
-    would have applied them: a post that breaks the group is refused on its own, never blamed on the report,
-    and never left in the group unchecked. Batches of posts between reports still cost one rebuild."""
+def settle_posts(key: str, deferred: Deferred) -> list[tuple[str, Outcome]]:
+    """Apply the posts waiting on a group, with one rebuild. Called before a report or review reaches the group,
+    as an unbatched stream would have applied them, and at the batch's end: a post that breaks the group is
+    refused on its own (and forgotten by its regency), never blamed on a report, never left in the group."""
     posts = deferred.pop(key, None)
-    return rebuild_after_mentions(key, posts) if posts is not None else []
+    if not posts:
+        return []
+    state = group_cache.get(key, posts[-1][0])
+    if state is None:  # only groups that exist are offered posts (their regency lists them once founded)
+        return []
+    outcomes, refused = apply_mentions(state, [ref for _, ref in posts], RULES)
+    if outcomes:
+        group_cache.put(key, state, posts[-1][0])
+    for i, err in refused:
+        event, ref = posts[i]
+        regency = group_regency(key)
+        known = regency_mention_cache.get(regency, event)
+        if known is not None and known.forget(ref.mention_id):
+            regency_mention_cache.put(regency, known, event)
+        refuse(event, err, ref.model_dump_json().encode(), f" (post {ref.mention_id}, group {key})")
+    return [(key, outcome) for outcome in outcomes]
 
 
 def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
@@ -343,9 +346,9 @@ def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Ou
     outcomes = []
     for er in reports:
         key = group_key(er.geo, er.report.hazard)
-        outcomes += _settle_posts(key, deferred)
+        outcomes += settle_posts(key, deferred)
         try:
-            outcomes += apply_enriched(key, er, event)  # the array's next report sees its state
+            outcomes.append(apply_enriched(key, er, event, deferred))  # the array's next report sees its state
         except Exception as err:  # noqa: BLE001 - any refusal of the core, for this report only
             # The array's other reports (other volunteers, other villages) still count, and the sites they
             # changed still go out. The core takes a refused report back out of its group.
@@ -353,26 +356,16 @@ def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Ou
     return outcomes
 
 
-def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT) -> list[tuple[str, Outcome]]:
+def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT, deferred: Deferred) -> tuple[str, Outcome]:
     state = group_cache.get(key, event)
-    if state is not None or er.action == "retract":
-        return [_keep(key, apply_report(state, er, RULES), event)]
-    regency = er.geo.partition_key
-    group = new_group(key, er.report.hazard, regency_mention_cache.get(regency, event))
-    remembered = [(event, ref) for ref in group.mentions.values()]
-    try:
-        outcomes = [_keep(key, apply_report(group, er, RULES), event)]
-    except Exception:
-        if not remembered:
-            raise
-        # A post the regency remembered may be what breaks it: found the group without them, then add them one
-        # by one (a failing one is refused and forgotten), as if they had come after the report.
-        group = new_group(key, er.report.hazard, None)
-        outcomes = [_keep(key, apply_report(group, er, RULES), event)]
-        outcomes += _one_by_one(key, group, remembered)
-    # Only now that the group exists: register it with its regency, for mentions to find it.
-    regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
-    return outcomes
+    kept = _keep(key, apply_report(state, er, RULES), event)
+    if state is None and er.action == "upsert":  # a new group: its regency learns of it, for posts to find it
+        regency = er.geo.partition_key
+        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
+        known = regency_mention_cache.get(regency, event)
+        if known is not None:  # and it gets the posts its regency saw before, like posts arriving now
+            deferred.setdefault(key, []).extend((event, ref) for ref in known.for_group(key))
+    return kept
 
 
 def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:
@@ -393,57 +386,9 @@ def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred)
         regency_mention_cache.put(regency, known, event)
         MENTIONS.labels("attachable").inc()
     # Applied to the groups even when the regency knew it: a redelivery after a crash between the two writes
-    # must still reach the groups (add_mention is idempotent by mention id).
+    # must still reach the groups (apply_mentions is idempotent by mention id).
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
-        state = group_cache.get(key, event)
-        if state is None:
-            continue
-        posts = deferred.get(key)
-        before = dict(state.mentions) if posts is None else None
-        status = add_mention(state, am.ref, RULES)
-        if status == "new":
-            group_cache.put(key, state, event)
-            if posts is None:
-                posts = deferred[key] = Posts(before or {})
-        if posts is not None:  # even a post that changed nothing: if the batch is undone, it is applied again
-            posts.added.append((event, am.ref))
-
-
-def rebuild_after_mentions(key: str, posts: Posts) -> list[tuple[str, Outcome]]:
-    """One rebuild for all the posts a batch attached to a group: a town everyone posts about costs one site
-    rebuild per batch, not one per post (each rebuild reclusters all of the group's reports)."""
-    state = group_cache.get(key, posts.added[-1][0])
-    try:
-        return [(key, recompute(state, RULES))]
-    except Exception:  # noqa: BLE001 - found out below, post by post
-        pass
-    # Some post breaks the group's sites: undo them all, then apply them one by one as an unbatched stream would,
-    # so that only the posts that fail are refused (and the group still matches the sites last sent).
-    state.mentions = dict(posts.before)
-    return _one_by_one(key, state, posts.added)
-
-
-def _one_by_one(key: str, state: GroupState, added: list[tuple[faust.EventT, MentionRef]]) -> list[tuple[str, Outcome]]:
-    outcomes = []
-    for event, ref in added:
-        before = dict(state.mentions)
-        try:
-            outcomes.append((key, apply_mention(state, ref, RULES)))
-        except Exception as err:  # noqa: BLE001 - any refusal of the core, for this post and group only
-            state.mentions = before
-            _forget_post(key, ref.mention_id, event)
-            refuse(event, err, ref.model_dump_json().encode(), f" (post {ref.mention_id}, group {key})")
-    if added:
-        group_cache.put(key, state, added[-1][0])
-    return outcomes
-
-
-def _forget_post(key: str, mention_id: str, event: faust.EventT) -> None:
-    """A refused post leaves its regency's memory too, or every group founded there later would copy it in."""
-    regency = key.split(SEP)[1]  # group keys are hazard~regency~code
-    known = regency_mention_cache.get(regency, event)
-    if known is not None and known.mentions.pop(mention_id, None) is not None:
-        regency_mention_cache.put(regency, known, event)
+        deferred.setdefault(key, []).append((event, am.ref))
 
 
 @app.agent(mentions_raw_topic)
