@@ -241,14 +241,16 @@ def main() -> int:
         if idx < len(seen):
             delays.append(max(0.0, seen[idx][0] - t_ack))
     visible = seen[-1][1] - 1 if seen else 0
+    from services.common.config import settings
+
+    api_cfg = settings()  # what the API process read from the same environment
     result = {
         "benchmark": "e2e", "machine": machine_info(),
         "settings": {"target_reports_per_s": REPORT_RATE, "target_mentions_per_s": MENTION_RATE,
                      "seconds": SECONDS, "report_batch": BATCH, "mention_batch": MENTION_BATCH,
                      "services": f"1 ingest (uvicorn, 1 process), {ENRICH_WORKERS} enrich worker(s), 1 api; 1 broker",
                      "api_cache_ttl": "SIAGA_API_CACHE_MIN_TTL_S / SIAGA_API_CACHE_TTL_S: "
-                                      f"{os.environ.get('SIAGA_API_CACHE_MIN_TTL_S', '0.2')} / "
-                                      f"{os.environ.get('SIAGA_API_CACHE_TTL_S', '2')} s"},
+                                      f"{api_cfg.api_cache_min_ttl_s} / {api_cfg.api_cache_ttl_s} s"},
         "cores_used_while_feeding": feeding_cpu.cores,
         "cores_used_while_feeding_and_catching_up": cpu.cores,
         "reports_accepted": reports.accepted, "reports_visible": visible,

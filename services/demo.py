@@ -60,13 +60,13 @@ def main() -> int:
     from services.replay import replay
 
     bootstrap, cluster = start_kafka()
-    if cluster is not None:
-        # Our broker starts empty every time: enrich's RocksDB from an earlier run would claim changelog offsets
-        # the new broker does not have, and faust refuses to recover (ConsistencyError). Kafka is the truth.
-        shutil.rmtree(VAR / "run" / "state", ignore_errors=True)
     ensure_topics(bootstrap)
     tokens = {t["role"]: t["token"] for t in dev_auth_file(VAR / "dev-auth.json")}
     stack = Stack(kafka=bootstrap, workdir=VAR / "run", auth_file=VAR / "dev-auth.json")
+    if cluster is not None:
+        # Our broker starts empty every time: enrich's RocksDB from an earlier run would claim changelog offsets
+        # the new broker does not have, and faust refuses to recover (ConsistencyError). Kafka is the truth.
+        shutil.rmtree(stack.state_dir, ignore_errors=True)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:

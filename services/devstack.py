@@ -50,6 +50,11 @@ class Stack:
             "api": Service("api", "services.api", self.api_port),
         }
 
+    @property
+    def state_dir(self) -> Path:
+        """Where the services keep local state (enrich's RocksDB tables)."""
+        return self.workdir / "state"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
@@ -58,7 +63,7 @@ class Stack:
             "SIAGA_INGEST_PORT": str(self.ingest_port),
             "SIAGA_API_PORT": str(self.api_port),
             "SIAGA_ENRICH_WEB_PORT": str(self.enrich_port),
-            "SIAGA_STATE_DIR": str(self.workdir / "state"),
+            "SIAGA_STATE_DIR": str(self.state_dir),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)

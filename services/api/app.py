@@ -9,7 +9,6 @@ rebuilt at every start.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections import OrderedDict
 from contextlib import asynccontextmanager
@@ -87,8 +86,7 @@ def create_app(cfg: Settings | None = None, follow: bool = True, shapes: AreaSha
     app.state.tokens = TokenStore.from_file(cfg.auth_file)
     app.state.shapes = shapes or AreaShapes()
     app.state.cache = AnswerCache(lambda: model.version,
-                                  ttl_s=float(os.environ.get("SIAGA_API_CACHE_TTL_S", "2")),
-                                  min_ttl_s=float(os.environ.get("SIAGA_API_CACHE_MIN_TTL_S", "0.2")))
+                                  ttl_s=cfg.api_cache_ttl_s, min_ttl_s=cfg.api_cache_min_ttl_s)
     app.state.id_cache = OrderedDict()
     app.state.hub = StreamHub(model)
     app.state.heartbeat_s = 15.0

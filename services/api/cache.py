@@ -62,7 +62,7 @@ class AnswerCache:
                  max_entries: int = 256, min_ttl_s: float = 0.2, cost_factor: float = 10.0) -> None:
         self._version = version
         self.ttl_s = ttl_s
-        self.min_ttl_s = min(min_ttl_s, ttl_s)
+        self.min_ttl_s = min_ttl_s  # ttl_for caps at ttl_s
         self.cost_factor = cost_factor
         # One computation at a time: several at once only fight over the GIL (and the requests with them).
         self._limiter: anyio.CapacityLimiter | None = None

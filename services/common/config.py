@@ -27,6 +27,9 @@ class Settings:
     # Per bearer token: requests per second and burst (services.common.ratelimit); 0 turns limiting off.
     rate_per_token: float = field(default_factory=lambda: float(_env("SIAGA_RATE_PER_TOKEN", "50")))
     rate_burst: float = field(default_factory=lambda: float(_env("SIAGA_RATE_BURST", "200")))
+    # The API's answer cache (services.api.cache): an answer is kept 10x its cost, between these two.
+    api_cache_min_ttl_s: float = field(default_factory=lambda: float(_env("SIAGA_API_CACHE_MIN_TTL_S", "0.2")))
+    api_cache_ttl_s: float = field(default_factory=lambda: float(_env("SIAGA_API_CACHE_TTL_S", "2")))
     enrich_web_host: str = field(default_factory=lambda: _env("SIAGA_ENRICH_WEB_HOST", "127.0.0.1"))
     enrich_session_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_ENRICH_SESSION_TIMEOUT_S", "10")))
     enrich_web_port: int = field(default_factory=lambda: int(_env("SIAGA_ENRICH_WEB_PORT", "6066")))

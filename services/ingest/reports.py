@@ -175,9 +175,7 @@ class ReportRoutes:
             # Parsed and validated in one pass by pydantic-core, as enrich reads the record (no dict in between).
             report = FieldReport.model_validate_json(raw)
         except ValidationError:
-            report = None
-        if report is None:  # refused: the body parsed on its own, so that not-JSON is a 400, as in the batch route
-            try:
+            try:  # refused: the body parsed on its own, so that not-JSON is a 400, as in the batch route
                 report = FieldReport.model_validate(parse_json(raw))
             except ValidationError as err:
                 self.invalid.inc()
