@@ -22,6 +22,7 @@ import orjson
 from schemas.enriched import EnrichedReport
 from schemas.report import FieldReport
 from schemas.site import MentionRef
+from services.common.gc_tuning import tune_gc_for_streaming
 from services.core.aggregate import aggregate, site_row, situation
 from services.core.consolidate import (
     Consolidator,
@@ -30,7 +31,6 @@ from services.core.consolidate import (
     apply_mentions,
     apply_report,
     group_key,
-    tune_gc_for_streaming,
 )
 from services.core.scenario import generate
 

@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import machine_info, print_table, process_cpu_s, write_result  # noqa: E402
 from schemas.report import FieldReport  # noqa: E402
+from services.common.gc_tuning import tune_gc_for_streaming  # noqa: E402
 from services.core import admin_data  # noqa: E402
-from services.core.consolidate import tune_gc_for_streaming  # noqa: E402
 from services.core.gazetteer import get_gazetteer  # noqa: E402
 from services.core.geotag import GRID_CELL_DEG, GRID_SUB, M_PER_DEG, Geotagger  # noqa: E402
 from services.core.geotag import _release_freed_memory as release_freed_memory  # noqa: E402

@@ -148,7 +148,7 @@ def test_report_routes_are_documented(client: TestClient) -> None:
 def test_tune_gc_freezes_startup_objects_and_raises_gen0_only_when_asked() -> None:
     import gc
 
-    from services.core.consolidate import tune_gc_for_streaming as tune_gc
+    from services.common.gc_tuning import tune_gc_for_streaming as tune_gc
 
     before = gc.get_threshold()
     try:

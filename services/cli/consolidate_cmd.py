@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from schemas.enriched import EnrichedReport
 from schemas.report import FieldReport
+from services.common.gc_tuning import tune_gc_for_streaming
 from services.core.aggregate import situation
-from services.core.consolidate import Consolidator, tune_gc_for_streaming
+from services.core.consolidate import Consolidator
 
 BATCH = 5000  # geotagging is vectorised: tag reports in batches, not one by one
 MAX_ERRORS_SHOWN = 20

@@ -53,7 +53,6 @@ __all__ = [
     "retraction",
     "site_id_to_group_key",
     "site_partition_key",
-    "tune_gc_for_streaming",
 ]
 
 SEP = "~"  # unreserved in URLs and absent from admin codes and hazard names
@@ -379,25 +378,6 @@ def rebuild_sites(state: GroupState, rules: ConsolidationRules | None = None) ->
     return [build_site(sid, state.hazard, entries, reviews.get(sid, []), rules,
                        site_mentions(entries, state.mentions.values(), rules))
             for sid, entries in _clusters(state, rules)]
-
-
-def tune_gc_for_streaming(gen0_threshold: int = 10_000) -> None:
-    """Let the cyclic garbage collector run less often in a process that streams messages through the core.
-
-    Each message allocates a few hundred short-lived objects, so CPython's default gen-0 threshold (700)
-    triggers a collection every few messages, and each one also walks the state held in memory: at 100k
-    reports that costs about a third of the throughput. Call once from a process entry point (the offline
-    CLI, a worker, the ingest server), never from library code. Memory is still reclaimed by reference counting.
-    A threshold <= 0 leaves Python's defaults alone (an operator's way to rule this out).
-    """
-    import gc
-
-    if gen0_threshold <= 0:
-        return
-    gc.collect()
-    gc.freeze()  # what is loaded so far (modules, gazetteers) is never garbage: stop rescanning it
-    _, g1, g2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, g1, g2)
 
 
 class Consolidator:

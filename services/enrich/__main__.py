@@ -19,7 +19,7 @@ def preload() -> None:
     get_geotagger()
     get_geoparser()
     get_model()
-    from services.core.consolidate import tune_gc_for_streaming
+    from services.common.gc_tuning import tune_gc_for_streaming
 
     tune_gc_for_streaming()  # after loading: the indexes are frozen out of every collection
 

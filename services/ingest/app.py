@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 
 from services.common.auth import TokenStore
 from services.common.config import Settings, settings
+from services.common.gc_tuning import tune_gc_for_streaming
 from services.common.kafka_io import AsyncProducer
 from services.common.logs import setup_logging
 from services.common.metrics import INGEST_REPORTS, instrument, metrics_response
 from services.common.ratelimit import install as install_rate_limit
 from services.common.topics import ensure_topics_in_background
-from services.core.consolidate import tune_gc_for_streaming
 from services.ingest.bodies import BodyTooLarge
 from services.ingest.reports import SUBMITTERS, AsgiRoute, ReportLane, ReportRoutes
 
