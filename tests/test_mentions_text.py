@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from schemas.common import Hazard
-from services.common.config import settings
-from services.core.mentions.lexicon import (
-    SEARCH_SEEDS,
-    X_QUERY_MAX,
-    detect_hazard,
-    find_hazards,
-    guess_language,
-    mastodon_hashtags,
-    x_search_query,
-)
+from services.common.config import Settings
+from services.core.mentions.lexicon import SEARCH_SEEDS, detect_hazard, find_hazards, guess_language
 from services.core.mentions.normalise import WordList, _base_words, normalise_text, tokenize
+from services.ingest.live.queries import X_QUERY_MAX, mastodon_hashtags, x_search_query
+from services.ingest.live.runner import build_sources
 
 WORDS = WordList(_base_words(), {"jakarta", "bekasi", "merapi"})
 
@@ -113,12 +105,15 @@ def test_the_x_query_keeps_one_seed_per_covered_phrase_and_fits_the_limit() -> N
     assert query.endswith(" -is:retweet") and len(query) <= X_QUERY_MAX
     assert '"rai nakdoko"' in query and " gempa " in query
     assert "bandang" not in query  # "banjir" already finds every "banjir bandang"
-    assert settings().x_query == query or "SIAGA_X_QUERY" in os.environ
+    (client,) = build_sources(Settings(x_bearer_token="t", x_query=None), {"x"})  # unset: the derived query
+    assert client.query == query
 
 
 def test_mastodon_hashtags_are_single_words_the_normaliser_splits_back() -> None:
     tags = mastodon_hashtags()
     assert "gunungmeletus" in tags and all(" " not in t for t in tags)
+    unset = build_sources(Settings(mastodon_base_url="https://mastodon.example", mastodon_hashtags=None), {"mastodon"})
+    assert [c.hashtag for c in unset] == tags  # unset: one client per derived tag; "" still means the public timeline
     words = WordList(_base_words(), set())
     for hazard, seeds in SEARCH_SEEDS.items():
         for seed in seeds:

@@ -39,7 +39,8 @@ class Settings:
     # Live social media clients (services.ingest.live). Each runs only when its credential is set.
     x_bearer_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_X_BEARER_TOKEN") or None)
     x_base_url: str = field(default_factory=lambda: _env("SIAGA_X_BASE_URL", "https://api.x.com"))
-    x_query: str = field(default_factory=lambda: os.environ.get("SIAGA_X_QUERY") or _default_x_query())
+    # None: from the mention lexicon's search seeds (services.ingest.live.queries).
+    x_query: str | None = field(default_factory=lambda: os.environ.get("SIAGA_X_QUERY") or None)
     x_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_X_POLL_S", "60")))
     telegram_bot_token: str | None = field(
         default_factory=lambda: os.environ.get("SIAGA_TELEGRAM_BOT_TOKEN") or None)
@@ -47,8 +48,8 @@ class Settings:
     telegram_long_poll_s: int = field(default_factory=lambda: int(_env("SIAGA_TELEGRAM_LONG_POLL_S", "30")))
     mastodon_base_url: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_BASE_URL") or None)
     mastodon_token: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_TOKEN") or None)
-    # Comma-separated, without '#'; empty means the instance's public timeline.
-    mastodon_hashtags: str = field(default_factory=lambda: _env("SIAGA_MASTODON_HASHTAGS", _default_mastodon_tags()))
+    # Comma-separated, without '#'; empty means the instance's public timeline; None: the lexicon's seeds.
+    mastodon_hashtags: str | None = field(default_factory=lambda: os.environ.get("SIAGA_MASTODON_HASHTAGS"))
     mastodon_poll_s: float = field(default_factory=lambda: float(_env("SIAGA_MASTODON_POLL_S", "60")))
     live_backoff_base_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_BASE_S", "1")))
     live_backoff_max_s: float = field(default_factory=lambda: float(_env("SIAGA_LIVE_BACKOFF_MAX_S", "900")))
@@ -58,17 +59,3 @@ class Settings:
 def settings() -> Settings:
     """Read the environment now (tests change it between app instances)."""
     return Settings()
-
-
-def _default_x_query() -> str:
-    """From the mention lexicon's search seeds, so the clients search for what enrich recognises (retweets left
-    out: a retweet adds no observation)."""
-    from services.core.mentions.lexicon import x_search_query
-
-    return x_search_query()
-
-
-def _default_mastodon_tags() -> str:
-    from services.core.mentions.lexicon import mastodon_hashtags
-
-    return ",".join(mastodon_hashtags())

@@ -64,7 +64,7 @@ _PREFIXES = frozenset(" ".join(k.split()[:m]) for k in HAZARD_TERMS for m in ran
                       if len(k.split()) > 1)
 _SUFFIXES = ("nya", "lah", "kah")  # "banjirnya", "gempanya"
 
-# What the live clients (services.ingest.live) ask the platforms for: per hazard, the words people in Indonesia
+# What the live clients ask the platforms for (services.ingest.live.queries): per hazard, the words people in Indonesia
 # and Timor-Leste post, in Bahasa Indonesia and Tetum. English is left out on purpose: "fire" or "storm" would
 # pull the whole world's posts through the X quota. Every seed is a lexicon term of its hazard
 # (tests/test_mentions_text.py), so what is searched for is always something enrich then recognises.
@@ -79,26 +79,6 @@ SEARCH_SEEDS: dict[Hazard, tuple[str, ...]] = {
     Hazard.storm: ("puting beliung", "angin kencang"),
     Hazard.drought: ("kekeringan",),
 }
-X_QUERY_MAX = 512  # characters in a query of X's recent search (basic access)
-
-
-def x_search_query() -> str:
-    """The seeds as one X recent-search query, retweets left out (a retweet is no new witness).
-
-    A seed that contains a shorter seed as a word ("banjir bandang" and "banjir") adds nothing to a keyword
-    search and is left out. The result must stay within `X_QUERY_MAX` (tests/test_mentions_text.py): checked
-    there, not here, where a failure would stop every service that reads the settings, X client or not.
-    """
-    seeds = [t for terms in SEARCH_SEEDS.values() for t in terms]
-    kept = [t for t in seeds if not any(o != t and f" {o} " in f" {t} " for o in seeds)]
-    return "(" + " OR ".join(f'"{t}"' if " " in t else t for t in kept) + ") -is:retweet"
-
-
-def mastodon_hashtags() -> list[str]:
-    """The seeds as hashtags: a hashtag is one word, so "gunung meletus" is #gunungmeletus."""
-    return list(dict.fromkeys(t.replace(" ", "") for terms in SEARCH_SEEDS.values() for t in terms))
-
-
 @dataclass(frozen=True, slots=True)
 class HazardHit:
     hazard: Hazard

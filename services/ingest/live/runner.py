@@ -14,6 +14,7 @@ from services.ingest.live.backoff import Backoff
 from services.ingest.live.cursors import CursorStore
 from services.ingest.live.metrics import LIVE_ENABLED
 from services.ingest.live.poller import Poller
+from services.ingest.live.queries import mastodon_hashtags, x_search_query
 from services.ingest.live.sources import MastodonTimeline, Source, TelegramUpdates, XRecentSearch
 from services.ingest.live.web import Heartbeat
 
@@ -29,7 +30,8 @@ def build_sources(cfg: Settings, only: set[str] | None = None) -> list[Source]:
     sources: list[Source] = []
     why_off: dict[str, str] = {}
     if "x" in wanted and cfg.x_bearer_token:
-        sources.append(XRecentSearch(cfg.x_base_url, cfg.x_bearer_token, cfg.x_query, cfg.x_poll_s))
+        query = cfg.x_query or x_search_query()
+        sources.append(XRecentSearch(cfg.x_base_url, cfg.x_bearer_token, query, cfg.x_poll_s))
     else:
         why_off["x"] = "SIAGA_X_BEARER_TOKEN not set"
     if "telegram" in wanted and cfg.telegram_bot_token:
@@ -37,7 +39,10 @@ def build_sources(cfg: Settings, only: set[str] | None = None) -> list[Source]:
     else:
         why_off["telegram"] = "SIAGA_TELEGRAM_BOT_TOKEN not set"
     if "mastodon" in wanted and cfg.mastodon_base_url:
-        tags = [t.strip().lstrip("#") for t in cfg.mastodon_hashtags.split(",") if t.strip().lstrip("#")]
+        if cfg.mastodon_hashtags is None:
+            tags = mastodon_hashtags()
+        else:
+            tags = [t.strip().lstrip("#") for t in cfg.mastodon_hashtags.split(",") if t.strip().lstrip("#")]
         for tag in tags or [None]:
             sources.append(MastodonTimeline(cfg.mastodon_base_url, tag, cfg.mastodon_token, cfg.mastodon_poll_s))
     else:
