@@ -57,3 +57,19 @@ def review(site_id: str, review_id: str = "rev1", decision: str = "verified", mi
            note: str | None = None) -> ReviewEvent:
     return ReviewEvent(review_id=review_id, site_id=site_id, decision=decision, note=note, reviewer=reviewer,
                        decided_at=T0 + timedelta(minutes=minutes), figures_version=figures_version)
+
+
+def refuse_sites_with(monkeypatch, report_ids: tuple[str, ...] = (), mention_ids: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+    """Make the core's site building fail for any site holding one of these reports or posts: a refusal from
+    inside the core, after the message already joined its group (what its all-or-nothing undo is for)."""
+    import services.core.consolidate as consolidate
+    from services.core.clustering import DEFAULT_RULES
+
+    real = consolidate.build_site
+
+    def build(site_id, hazard, entries, reviews, rules=DEFAULT_RULES, mentions=()):  # noqa: ANN001, ANN202
+        if any(e.report_id in report_ids for e in entries) or any(m.mention_id in mention_ids for m in mentions):
+            raise ValueError("refused for the test")
+        return real(site_id, hazard, entries, reviews, rules, mentions)
+
+    monkeypatch.setattr(consolidate, "build_site", build)

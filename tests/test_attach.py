@@ -11,7 +11,7 @@ from schemas.mention import MentionEnriched, SocialMention
 from services.core.attach import RegencyMentions, area_mention, groups_for, matches_group
 from services.core.clustering import ConsolidationRules
 from services.core.consolidate import GroupState, apply_mention, apply_mentions, apply_report, group_key
-from tests._consolidate_factory import T0, district_only, report, village
+from tests._consolidate_factory import T0, district_only, refuse_sites_with, report, village
 
 
 def mention(mid: str, geo: GeoTag, hours: float = 1.0, hazards: tuple[str, ...] = ("earthquake",),
@@ -101,7 +101,6 @@ def test_a_new_group_gets_the_posts_its_regency_saw_in_one_rebuild() -> None:
 
 def test_posts_applied_together_equal_posts_applied_one_by_one_and_a_failing_one_is_refused_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import services.core.consolidate as consolidate
 
     rules = ConsolidationRules(group_mentions_cap=3)
     refs = [area_mention(mention(f"m{i}", village(), hours=i / 4, score=0.5 + i / 20)).ref for i in range(6)]
@@ -112,14 +111,7 @@ def test_posts_applied_together_equal_posts_applied_one_by_one_and_a_failing_one
     assert len(apply_mentions(together, refs + refs[:2], rules)[0]) == 1  # one rebuild, redeliveries included
     assert together.model_dump_json() == one_by_one.model_dump_json()
 
-    real = consolidate.build_site
-
-    def refuse_m4(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
-        if any(m.mention_id == "m4" for m in mentions):
-            raise ValueError("refused for the test")
-        return real(site_id, hazard, entries, reviews, rules, mentions, *args)
-
-    monkeypatch.setattr(consolidate, "build_site", refuse_m4)
+    refuse_sites_with(monkeypatch, mention_ids=("m4",))
     state = apply_report(None, report("r1")).state
     outcomes, refused = apply_mentions(state, refs, rules)
     assert [i for i, _ in refused] == [4]

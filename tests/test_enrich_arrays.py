@@ -12,25 +12,17 @@ import json
 
 import pytest
 
-import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas import DeadLetter, Site
 from services.core.consolidate import GroupState
-from tests._consolidate_factory import report, village
+from tests._consolidate_factory import refuse_sites_with, report, village
 from tests._stage2 import Event, Writer, use_fakes
 
 
 @pytest.fixture
 def stage2(monkeypatch: pytest.MonkeyPatch) -> Writer:
     out = use_fakes(monkeypatch)
-    real = consolidate.build_site
-
-    def refuse_bad(site_id, hazard, entries, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        if any(e.report_id == "bad" for e in entries):  # fails inside the core, after the report joined its group
-            raise ValueError("refused for the test")
-        return real(site_id, hazard, entries, *args, **kwargs)
-
-    monkeypatch.setattr(consolidate, "build_site", refuse_bad)
+    refuse_sites_with(monkeypatch, report_ids=("bad",))
     return out
 
 

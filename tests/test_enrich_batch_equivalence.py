@@ -11,12 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas.mention import MentionEnriched, SocialMention
 from services.core.clustering import ConsolidationRules
 from services.core.consolidate import group_key, site_id_for
-from tests._consolidate_factory import T0, report, review, village
+from tests._consolidate_factory import T0, refuse_sites_with, report, review, village
 from tests._stage2 import Event, use_fakes
 
 Message = tuple[str, bytes]
@@ -60,14 +59,7 @@ def run(first: list[Message], rest: list[Message], one_by_one: bool) -> tuple[di
     try:
         out = use_fakes(mp)
         mp.setattr(worker, "RULES", ConsolidationRules(group_mentions_cap=3))
-        real = consolidate.build_site
-
-        def refuse_bad(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
-            if any(e.report_id == "bad" for e in entries) or any(m.mention_id == "x:bad" for m in mentions):
-                raise ValueError("refused for the test")
-            return real(site_id, hazard, entries, reviews, rules, mentions, *args)
-
-        mp.setattr(consolidate, "build_site", refuse_bad)
+        refuse_sites_with(mp, report_ids=("bad",), mention_ids=("x:bad",))
         events = [Event(value, topic=topic, offset=i) for i, (topic, value) in enumerate(first + rest)]
         asyncio.run(worker.process_consolidation_batch(events[:len(first)]))
         for batch in ([[e] for e in events[len(first):]] if one_by_one else [events[len(first):]]):

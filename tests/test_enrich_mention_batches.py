@@ -16,7 +16,7 @@ from schemas import DeadLetter, Site
 from schemas.mention import MentionEnriched, SocialMention
 from services.core.attach import area_mention
 from services.core.consolidate import GroupState, apply_mention, apply_report
-from tests._consolidate_factory import T0, report, village
+from tests._consolidate_factory import T0, refuse_sites_with, report, village
 from tests._stage2 import Event, Writer, use_fakes
 
 
@@ -104,14 +104,7 @@ def test_a_duplicate_report_after_the_posts_leaves_their_rebuild_for_the_end(
 
 @pytest.fixture
 def bad_post_breaks_sites(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = consolidate.build_site
-
-    def refuse_bad_post(site_id, hazard, entries, reviews, rules, mentions=(), *args):  # noqa: ANN001, ANN002, ANN202
-        if any(m.mention_id == "x:bad" for m in mentions):
-            raise ValueError("a post the test refuses")
-        return real(site_id, hazard, entries, reviews, rules, mentions, *args)
-
-    monkeypatch.setattr(consolidate, "build_site", refuse_bad_post)
+    refuse_sites_with(monkeypatch, mention_ids=("x:bad",))
 
 
 def test_a_post_that_breaks_its_group_is_refused_alone_and_blames_no_report(
