@@ -184,3 +184,12 @@ def test_a_batch_over_the_item_limit_is_413_even_when_every_report_is_valid(kafk
         assert r.status_code == 413 and "at most 2" in r.json()["detail"]
         assert c.post("/v1/reports/batch", json=[body() for _ in range(2)],
                       headers=bearer("volunteer")).json()["accepted"] == 2
+
+
+def test_the_producer_lingers_as_configured(kafka: str, auth_file) -> None:  # noqa: ANN001
+    """The linger reaches kafka-python's producer (the default, 1 ms, is what bench/bench_ingest.py measured)."""
+    assert Settings().ingest_linger_ms == 1
+    app = create_app(Settings(kafka=kafka, auth_file=str(auth_file), ingest_linger_ms=7))
+    with TestClient(app) as c:
+        assert c.post("/v1/reports", json=body(), headers=bearer("volunteer")).status_code == 202
+        assert app.state.producer._get().config["linger_ms"] == 7

@@ -24,6 +24,8 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: int(_env("SIAGA_MAX_BODY_BYTES", str(2 * 1024 * 1024))))
     produce_timeout_s: float = field(default_factory=lambda: float(_env("SIAGA_PRODUCE_TIMEOUT_S", "10")))
     batch_max: int = field(default_factory=lambda: int(_env("SIAGA_BATCH_MAX", "500")))
+    # How long ingest's producer holds a Kafka batch open for more records (services.ingest.app).
+    ingest_linger_ms: int = field(default_factory=lambda: int(_env("SIAGA_INGEST_LINGER_MS", "1")))
     # Per bearer token: requests per second and burst (services.common.ratelimit); 0 turns limiting off.
     rate_per_token: float = field(default_factory=lambda: float(_env("SIAGA_RATE_PER_TOKEN", "50")))
     rate_burst: float = field(default_factory=lambda: float(_env("SIAGA_RATE_BURST", "200")))
