@@ -30,11 +30,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 
 from bench.common import machine_info, print_table, write_result  # noqa: E402
+from services.common.config import settings  # noqa: E402
 
 SECONDS = float(os.environ.get("SIAGA_BENCH_SECONDS", "10"))
+WARMUP_S = float(os.environ.get("SIAGA_BENCH_INGEST_WARMUP_S", "10"))
 SLICES = 4  # bare and single: SLICES runs of SECONDS / 2 each, interleaved
 CLIENTS = 64
 BATCH = 100
+RAW_MESSAGES = 100_000  # per raw run; each variant runs twice, between the batch slices
 
 
 def wait_http(url: str, timeout_s: float = 60) -> None:
@@ -66,7 +69,7 @@ def load(url: str, body: str, token: str | None, clients: int = CLIENTS, seconds
     return json.loads(out.stdout)
 
 
-def raw_produce(bootstrap: str, n: int = 100_000, **config) -> dict:
+def raw_produce(bootstrap: str, n: int = RAW_MESSAGES, **config) -> dict:
     """kafka-python at full speed: messages and keys prepared beforehand (parsing JSON for the key inside the
     timed loop made the baseline slower than the producer is), then send them all and flush."""
     from kafka import KafkaProducer
@@ -85,6 +88,13 @@ def raw_produce(bootstrap: str, n: int = 100_000, **config) -> dict:
     failed = sum(1 for f in futures if f.failed())
     producer.close()
     return {"messages": n, "failed": failed, "seconds": elapsed, "messages_per_s": n / elapsed}
+
+
+def combine_raw(runs: list[dict]) -> dict:
+    messages = sum(r["messages"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {"messages": messages, "failed": sum(r["failed"] for r in runs), "seconds": seconds, "runs": len(runs),
+            "messages_per_s": messages / seconds}
 
 
 def combine(runs: list[dict]) -> dict:
@@ -127,9 +137,11 @@ def main() -> int:
             procs.append(serve("services.ingest.app:build", ingest_port, env, factory=True))
             wait_http(f"http://127.0.0.1:{bare_port}/healthz")
             wait_http(f"http://127.0.0.1:{ingest_port}/healthz")
-            # Warm-up: the producer connects and fetches metadata on the first request.
-            load(f"http://127.0.0.1:{ingest_port}/v1/reports", "report", "bench", clients=4, seconds=2)
-            load(f"http://127.0.0.1:{bare_port}/v1/reports", "report", None, clients=4, seconds=2)
+            # Warm-up at full load, so that the first slices measure the same steady state as the last: the
+            # producer connects and fetches metadata on the first request, and the broker's JVM compiles its
+            # produce path while it is under load.
+            load(f"http://127.0.0.1:{ingest_port}/v1/reports", "report", "bench", seconds=WARMUP_S)
+            load(f"http://127.0.0.1:{bare_port}/v1/reports", "report", None, seconds=WARMUP_S / 2)
             load_before = load_average()
             # Bare and single are measured in interleaved slices (A B, B A, A B ...), so that other work on this
             # shared 2-core machine falls on both alike instead of on whichever ran while it happened.
@@ -141,12 +153,19 @@ def main() -> int:
                     run = load(f"http://127.0.0.1:{port}/v1/reports", "report", token, seconds=SECONDS / 2)
                     (bare_runs if name == "bare" else single_runs).append(run)
             bare, single = combine(bare_runs), combine(single_runs)
-            batch = load(f"http://127.0.0.1:{ingest_port}/v1/reports/batch", "batch", "bench", clients=8)
-            raw = raw_produce(cluster.bootstrap)
-            # For reference: the same, with the key partitioner the ingest producer uses (same partitions).
+            # Batch and raw produce interleaved too (batch, raw, raw with ingest's key partitioner; twice): the
+            # background load of this shared machine shifts within a minute, by as much as the margin measured.
             from services.common.kafka_io import key_partitioner
 
-            raw_fast = raw_produce(cluster.bootstrap, partitioner=key_partitioner())
+            batch_runs: list[dict] = []
+            raw_runs: list[dict] = []
+            raw_fast_runs: list[dict] = []
+            for _ in range(2):
+                batch_runs.append(load(f"http://127.0.0.1:{ingest_port}/v1/reports/batch", "batch", "bench",
+                                       clients=8, seconds=SECONDS / 2))
+                raw_runs.append(raw_produce(cluster.bootstrap))
+                raw_fast_runs.append(raw_produce(cluster.bootstrap, partitioner=key_partitioner()))
+            batch, raw, raw_fast = combine(batch_runs), combine_raw(raw_runs), combine_raw(raw_fast_runs)
             load_after = load_average()
         finally:
             for p in procs:
@@ -157,14 +176,16 @@ def main() -> int:
     result = {
         "benchmark": "ingest",
         "machine": machine_info(),
-        "settings": {"clients": CLIENTS, "seconds": SECONDS, "batch_size": BATCH, "uvicorn_workers": 1,
-                     "producer": "kafka-python acks=all idempotent; ingest linger_ms=5, raw linger_ms=2",
+        "settings": {"clients": CLIENTS, "seconds": SECONDS, "warmup_s": WARMUP_S, "batch_size": BATCH,
+                     "uvicorn_workers": 1,
+                     "producer": "kafka-python acks=all idempotent; raw linger_ms=2",
+                     "ingest_linger_ms": settings().ingest_linger_ms,
                      "ingest_process": "gc.freeze + gen0 threshold 50000 (tune_gc_for_streaming, as ingest runs); "
                                        "bare app: Python defaults",
                      "uvicorn": "same command for bare and ingest: 1 worker, auto loop/http (uvloop, httptools)"},
         "load_average": {"before": load_before, "after": load_after},
         "bare": bare, "single": single, "bare_slices": bare_runs, "single_slices": single_runs,
-        "batch": batch, "raw_produce": raw,
+        "batch": batch, "batch_slices": batch_runs, "raw_produce": raw, "raw_produce_runs": raw_runs,
         "raw_produce_with_ingest_partitioner": raw_fast,
         "single_vs_bare": single["requests_per_s"] / bare["requests_per_s"],
         "batch_reports_per_s": batch_reports_s,
