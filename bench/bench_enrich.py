@@ -126,13 +126,17 @@ def main() -> int:
             stack = Stack(kafka=cluster.bootstrap, workdir=Path(tmp) / "stack", auth_file=auth,
                           enrich_port=local_kafka.free_port(), extra_env={"SIAGA_LOG_LEVEL": "WARNING"})
             # Side by side in one run: faust's plumbing alone first (bench/faust_ceiling.py), then the worker.
-            from bench.faust_ceiling import GROUP as CEILING_GROUP
-            from bench.faust_ceiling import MIDDLE
+            from bench.faust_ceiling import CEILING_GROUP, FLOOR_GROUP, MIDDLE
             from services.devstack import Service
 
             stack.services["ceiling"] = Service("ceiling", "bench.faust_ceiling", stack.enrich_port)  # runs alone
+            stack.extra_env["SIAGA_BENCH_CEILING_MODE"] = "floor"
+            with stack:
+                floor = run_worker(stack, "ceiling", cluster.bootstrap, FLOOR_GROUP, ["reports.raw"])
+            stack.extra_env["SIAGA_BENCH_CEILING_MODE"] = "two_hops"
             with stack:
                 ceiling = run_worker(stack, "ceiling", cluster.bootstrap, CEILING_GROUP, ["reports.raw", MIDDLE])
+            del stack.extra_env["SIAGA_BENCH_CEILING_MODE"]
             with stack:
                 worker = run_worker(stack, "enrich", cluster.bootstrap, "siaga-enrich",
                                     ["reports.raw", "reports.enriched"])
@@ -164,6 +168,15 @@ def main() -> int:
             "reports_per_cpu_s": n / ceiling["cpu_s"] if ceiling["cpu_s"] > 0 else None,
             "reports_per_s_after_healthy": n / ceiling["done_after_healthy_s"],
         },
+        "faust_floor": {
+            "what": "one faust agent iterating reports.raw event by event with faust's own acks, no batching, no "
+                    "output, nothing else (bench/faust_ceiling.py, SIAGA_BENCH_CEILING_MODE=floor), same input, "
+                    "same run, first",
+            **floor,
+            "reports_per_cpu_s": n / floor["cpu_s"] if floor["cpu_s"] > 0 else None,
+            "reports_per_s_after_healthy": n / floor["done_after_healthy_s"],
+            "cpu_us_per_report": floor["cpu_s"] / n * 1e6,
+        },
         "worker_share_of_ceiling_per_cpu_s": (ceiling["cpu_s"] / work_cpu_s) if work_cpu_s > 0 else None,
         "load_average_at_end": load, "target_reports_per_s": 10_000,
         "reproduce": "make bench (or .venv/bin/python bench/bench_enrich.py)",
@@ -179,6 +192,8 @@ def main() -> int:
          f"{result['faust_ceiling']['reports_per_cpu_s'] or 0:.0f}", "two hops, no work (same run)"),
         ("faust plumbing alone: reports/s", f"{result['faust_ceiling']['reports_per_s_after_healthy']:.0f}",
          "healthy → group at the end"),
+        ("faust floor (one agent, no work): reports per CPU-second",
+         f"{result['faust_floor']['reports_per_cpu_s'] or 0:.0f}", "the most any faust worker gets (same run)"),
         ("worker / plumbing, per CPU-second", f"{result['worker_share_of_ceiling_per_cpu_s'] or 0:.0%}", ""),
     ], headers=("what", "value", "note"))
     return 0

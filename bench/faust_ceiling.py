@@ -7,11 +7,16 @@ through the same bulk writer, and a second agent reads that topic in batches and
 geotagging, tables or consolidation. `bench/bench_enrich.py` runs it over the same input, in the same run as
 the real worker, so the enrich rate can be quoted as a fraction of what faust's consumer path alone allows on
 this machine.
+
+`SIAGA_BENCH_CEILING_MODE=floor` runs the least a faust worker can be instead: one agent that iterates
+`reports.raw` event by event with faust's own acknowledgement and does nothing else (no batching helper, no
+output, no second hop). Its rate per CPU-second bounds any faust worker that reads one record per report.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import faust
 
@@ -24,7 +29,10 @@ from services.enrich.faust_races import install as fix_faust_races
 from services.enrich.stream_settings import BATCH, STREAM_SETTINGS
 
 MIDDLE = "bench.ceiling.middle"
-GROUP = "siaga-bench-ceiling"
+MODE = os.environ.get("SIAGA_BENCH_CEILING_MODE", "two_hops")
+CEILING_GROUP = "siaga-bench-ceiling"
+FLOOR_GROUP = "siaga-bench-floor"
+GROUP = FLOOR_GROUP if MODE == "floor" else CEILING_GROUP
 cfg = settings()
 fix_faust_races()
 
@@ -49,7 +57,11 @@ async def healthz(web, request):  # noqa: ANN001, ANN201
     return web.json({"status": "ok"})
 
 
-@app.agent(raw_topic)
+async def floor(stream: faust.StreamT) -> None:
+    async for _event in stream.events():
+        pass
+
+
 async def hop1(stream: faust.StreamT) -> None:
     async for batch in batches(stream, BATCH):
         for event in batch:
@@ -59,10 +71,16 @@ async def hop1(stream: faust.StreamT) -> None:
         await hop1_out.flush()
 
 
-@app.agent(middle_topic)
 async def hop2(stream: faust.StreamT) -> None:
     async for _batch in batches(stream, BATCH):
         pass
+
+
+if MODE == "floor":
+    app.agent(raw_topic, name="floor")(floor)
+else:
+    app.agent(raw_topic, name="hop1")(hop1)
+    app.agent(middle_topic, name="hop2")(hop2)
 
 
 def main() -> None:
