@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,7 +46,7 @@ from services.core.consolidate import (
     GroupState,
     Outcome,
     apply_mentions,
-    apply_report,
+    apply_reports,
     apply_review,
     group_key,
     group_regency,
@@ -255,18 +256,26 @@ async def consolidate(stream: faust.StreamT) -> None:
         await process_consolidation_batch(batch)
 
 
-# Per group, the posts attached to it during the current batch and not applied yet, with the events that brought
-# them: applied together, with one rebuild, before a report or review reaches the group or at the batch's end
-# (consolidate.apply_mentions).
-Deferred = dict[str, list[tuple[faust.EventT, MentionRef]]]
+class Pending:
+    """Per group, what the current batch brought and has not applied yet, with the events that brought it: a run
+    of posts or a run of reports, never both. A run is applied with one rebuild of the group's sites
+    (consolidate.apply_mentions / apply_reports) when something else reaches the group (a report after posts,
+    a post after reports, a review) and at the batch's end, so the group sees everything in the order an
+    unbatched stream would have applied it, and a message that breaks it is refused alone.
+    """
+
+    def __init__(self) -> None:
+        self.posts: dict[str, list[tuple[faust.EventT, MentionRef]]] = {}
+        # (event, report, whether it was its record's only report: then the dead letter carries the record)
+        self.reports: dict[str, list[tuple[faust.EventT, EnrichedReport, bool]]] = {}
 
 
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
     out: dict[str, Site | None] = {}
-    deferred: Deferred = {}
+    pending = Pending()
     for event in batch:
         try:
-            outcomes = consolidate_one(event, deferred)
+            outcomes = consolidate_one(event, pending)
         except ValidationError as err:
             send_dead_letter(consolidation_out, event, "enrich.consolidate", "invalid_schema", str(err))
             continue
@@ -274,8 +283,8 @@ async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
             refuse(event, err)
             continue
         _collect(out, outcomes)
-    for key in list(deferred):
-        _collect(out, settle_posts(key, deferred))
+    for key in [*pending.reports, *pending.posts]:  # settle() leaves nothing pending on its group
+        _collect(out, settle(key, pending))
     for cache in CACHES:
         cache.flush(consolidation_out)
     for site_id, site in out.items():
@@ -292,18 +301,17 @@ def _collect(out: dict[str, Site | None], outcomes: list[tuple[str, Outcome]]) -
             out[site_id] = None
 
 
-def consolidate_one(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
-    """Apply one message to the group(s) it concerns; the (group key, outcome) pairs to keep and emit.
-    A mention's groups only get it in `deferred` (settle_posts)."""
+def consolidate_one(event: faust.EventT, pending: Pending) -> list[tuple[str, Outcome]]:
+    """Take one message in: reports and posts join their groups' pending runs; a review is applied at once,
+    after what was pending on its group. The (group key, outcome) pairs of what was applied."""
     topic = event.message.topic
     if topic == MENTIONS_ENRICHED.name:
-        attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""), deferred)
-        return []
+        return attach_mention(event, MentionEnriched.model_validate_json(event.message.value or b""), pending)
     if topic != REVIEWS.name:
-        return apply_reports(event, deferred)
+        return queue_reports(event, pending)
     review = ReviewEvent.model_validate_json(event.message.value or b"")
     key = site_id_to_group_key(review.site_id)
-    outcomes = settle_posts(key, deferred)
+    outcomes = settle(key, pending)
     try:
         outcomes.append(_keep(key, apply_review(group_cache.get(key, event), review, RULES), event))
     except Exception as err:  # noqa: BLE001 - any refusal of the core: this review only, and the core undid it
@@ -317,11 +325,17 @@ def refuse(event: faust.EventT, err: Exception, payload: bytes | None = None, de
                      f"{type(err).__name__}: {err}{detail}", payload)
 
 
-def settle_posts(key: str, deferred: Deferred) -> list[tuple[str, Outcome]]:
-    """Apply the posts waiting on a group, with one rebuild. Called before a report or review reaches the group,
-    as an unbatched stream would have applied them, and at the batch's end: a post that breaks the group is
-    refused on its own (and forgotten by its regency), never blamed on a report, never left in the group."""
-    posts = deferred.pop(key, None)
+def settle(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
+    """Apply whatever is pending on a group: a run of posts, or a run of reports and then the posts its regency
+    had seen, if those reports founded the group."""
+    outcomes = settle_reports(key, pending)
+    return outcomes + settle_posts(key, pending)
+
+
+def settle_posts(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
+    """Apply the posts waiting on a group, with one rebuild: a post that breaks the group is refused on its own
+    (and forgotten by its regency), never blamed on a report, never left in the group."""
+    posts = pending.posts.pop(key, None)
     if not posts:
         return []
     state = group_cache.get(key, posts[-1][0])
@@ -340,32 +354,53 @@ def settle_posts(key: str, deferred: Deferred) -> list[tuple[str, Outcome]]:
     return [(key, outcome) for outcome in outcomes]
 
 
-def apply_reports(event: faust.EventT, deferred: Deferred) -> list[tuple[str, Outcome]]:
-    value = event.message.value or b""
-    reports = parse_enriched(value)  # validated whole before any is applied
-    outcomes = []
+def settle_reports(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
+    """Apply the reports waiting on a group, with one rebuild of its sites (a backlog on a village many
+    volunteers assess is no longer quadratic in its size). A report that breaks the group is refused alone:
+    dead-lettered with its own JSON, or its record's bytes when it came alone. A group that holds its first
+    report is listed under its regency, and gets the posts its regency saw before, like posts arriving now."""
+    reports = pending.reports.pop(key, None)
+    if not reports:
+        return []
+    last_event = reports[-1][0]
+    state, outcomes, refused = apply_reports(group_cache.get(key, last_event), [er for _, er, _ in reports], RULES)
+    for i, err in refused:
+        event, er, alone = reports[i]
+        refuse(event, err, None if alone else er.model_dump_json().encode())
+    if state is None or not outcomes:
+        return []
+    group_cache.put(key, state, last_event)
+    if state.members and not _listed(key, last_event):
+        regency = group_regency(key)
+        listed = regency_group_cache.get(regency, last_event) or []
+        regency_group_cache.put(regency, sorted({*listed, key}), last_event)
+        known = regency_mention_cache.get(regency, last_event)
+        if known is not None:
+            pending.posts.setdefault(key, []).extend((last_event, ref) for ref in known.for_group(key))
+    return [(key, outcome) for outcome in outcomes]
+
+
+def _listed(key: str, event: faust.EventT) -> bool:
+    """Whether the group's regency lists it (from its first report on): posts find groups through that list."""
+    listed = regency_group_cache.get(group_regency(key), event) or []
+    at = bisect_left(listed, key)  # kept sorted
+    return at < len(listed) and listed[at] == key
+
+
+def queue_reports(event: faust.EventT, pending: Pending) -> list[tuple[str, Outcome]]:
+    """The reports of one record join their groups' pending runs, after the posts pending there. A report for a
+    group its regency does not list yet is applied at once: if it founds the group, posts arriving from now on
+    must find it, as they would in an unbatched stream."""
+    reports = parse_enriched(event.message.value or b"")  # validated whole before any is applied
+    alone = len(reports) == 1
+    outcomes: list[tuple[str, Outcome]] = []
     for er in reports:
         key = group_key(er.geo, er.report.hazard)
-        outcomes += settle_posts(key, deferred)
-        try:
-            outcomes.append(apply_enriched(key, er, event, deferred))  # the array's next report sees its state
-        except Exception as err:  # noqa: BLE001 - any refusal of the core, for this report only
-            # The array's other reports (other volunteers, other villages) still count, and the sites they
-            # changed still go out. The core takes a refused report back out of its group.
-            refuse(event, err, er.model_dump_json().encode() if len(reports) > 1 else None)  # None: own bytes
+        outcomes += settle_posts(key, pending)
+        pending.reports.setdefault(key, []).append((event, er, alone))
+        if not _listed(key, event):
+            outcomes += settle_reports(key, pending)
     return outcomes
-
-
-def apply_enriched(key: str, er: EnrichedReport, event: faust.EventT, deferred: Deferred) -> tuple[str, Outcome]:
-    state = group_cache.get(key, event)
-    kept = _keep(key, apply_report(state, er, RULES), event)
-    if state is None and er.action == "upsert":  # a new group: its regency learns of it, for posts to find it
-        regency = er.geo.partition_key
-        regency_group_cache.put(regency, sorted({*(regency_group_cache.get(regency, event) or []), key}), event)
-        known = regency_mention_cache.get(regency, event)
-        if known is not None:  # and it gets the posts its regency saw before, like posts arriving now
-            deferred.setdefault(key, []).extend((event, ref) for ref in known.for_group(key))
-    return kept
 
 
 def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome]:
@@ -376,10 +411,11 @@ def _keep(key: str, outcome: Outcome, event: faust.EventT) -> tuple[str, Outcome
     return key, outcome
 
 
-def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred) -> None:
+def attach_mention(event: faust.EventT, me: MentionEnriched, pending: Pending) -> list[tuple[str, Outcome]]:
+    """A relevant post joins the pending runs of the groups it names, after the reports pending there."""
     am = area_mention(me)
     if am is None:
-        return
+        return []
     regency = me.geo.partition_key
     known = regency_mention_cache.get(regency, event) or RegencyMentions()
     if known.add(am):
@@ -387,8 +423,11 @@ def attach_mention(event: faust.EventT, me: MentionEnriched, deferred: Deferred)
         MENTIONS.labels("attachable").inc()
     # Applied to the groups even when the regency knew it: a redelivery after a crash between the two writes
     # must still reach the groups (apply_mentions is idempotent by mention id).
+    outcomes: list[tuple[str, Outcome]] = []
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
-        deferred.setdefault(key, []).append((event, am.ref))
+        outcomes += settle_reports(key, pending)
+        pending.posts.setdefault(key, []).append((event, am.ref))
+    return outcomes
 
 
 @app.agent(mentions_raw_topic)
