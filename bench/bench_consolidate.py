@@ -30,7 +30,9 @@ from services.core.consolidate import (
     apply_mention,
     apply_mentions,
     apply_report,
+    apply_reports,
     group_key,
+    rebuild_sites,
 )
 from services.core.scenario import generate
 
@@ -67,15 +69,29 @@ def _run_core(ers: list[EnrichedReport]) -> Consolidator:
     return c
 
 
-def _hot_group(n: int) -> dict:
-    """Worst case: n reports in one village, one hazard, one window (every message reclusters all of them)."""
+def _hot_group(n: int, batch: int) -> dict:
+    """Worst case: n reports in one village, one hazard, one window. Report by report (`Consolidator.add`, every
+    message reclusters all of them) against `apply_reports` per batch of `batch` (one rebuild per batch, as the
+    enrich worker applies a backlog), side by side on the same reports."""
     rng = random.Random(0)
     ers = [report(f"h{i:05d}", hours=rng.uniform(0, 48), north_m=rng.uniform(0, 3000),
                   figures={"affected": rng.randint(0, 500)}) for i in range(n)]
     c = Consolidator()
     dt, _ = _timed(lambda: [c.add(e) for e in ers])
+    batched: list[GroupState | None] = [None]
+
+    def per_batch() -> None:
+        for start in range(0, n, batch):
+            batched[0], _, refused = apply_reports(batched[0], ers[start:start + batch])
+            assert not refused
+
+    batch_s, _ = _timed(per_batch)
+    one_by_one = sorted(rebuild_sites(next(iter(c.groups.values()))), key=lambda x: x.site_id)
+    together = sorted(rebuild_sites(batched[0]), key=lambda x: x.site_id)
     return {"reports": n, "cpu_seconds": round(dt, 3), "reports_per_s": round(n / dt),
-            "sites": len(c.sites())}
+            "sites": len(c.sites()), "batch": batch, "cpu_seconds_rebuild_per_batch": round(batch_s, 3),
+            "reports_per_s_rebuild_per_batch": round(n / batch_s),
+            "same_sites": [x.model_dump() for x in one_by_one] == [x.model_dump() for x in together]}
 
 
 def _hot_group_posts(reports: int, posts: int, batch: int) -> dict:
@@ -158,7 +174,7 @@ def main() -> None:
     until = min(s.first_seen for s in sites) + timedelta(days=2)
     filt_s, _ = _timed(lambda: situation(rows, 2, hazard="flood", until=until, status="all"))
     from_sites_s, _ = _timed(lambda: situation(sites, 2))
-    hot = _hot_group(1000)
+    hot = _hot_group(1000, 200)
     hot_posts = _hot_group_posts(100, 3000, 200)
 
     res = {
@@ -194,6 +210,7 @@ def main() -> None:
         ("core + GroupState JSON round trip, reports/s",
          f"{res['core_with_json_state_roundtrip']['reports_per_s']:,}"),
         ("hot group (1000 reports, 1 village), reports/s", f"{hot['reports_per_s']:,}"),
+        (f"  the same, rebuild per {hot['batch']} reports /s", f"{hot['reports_per_s_rebuild_per_batch']:,}"),
         ("posts on a 100-report group, rebuild per post /s", f"{hot_posts['posts_per_s_rebuild_per_post']:,}"),
         (f"  the same, rebuild per {hot_posts['batch']} posts /s", f"{hot_posts['posts_per_s_rebuild_per_batch']:,}"),
         ("sites built / expected", f"{len(sites):,} / {truth['sites_expected']:,}"),
