@@ -5,14 +5,16 @@ report: that was quadratic in the village's size). A report that breaks the grou
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
 import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas import DeadLetter, Site
+from schemas.mention import MentionEnriched, SocialMention
 from services.core.consolidate import GroupState, apply_report, apply_reports, rebuild_sites
-from tests._consolidate_factory import refuse_sites_with, report, village
+from tests._consolidate_factory import T0, district_only, refuse_sites_with, report, village
 from tests._stage2 import Event, Writer, use_fakes
 
 
@@ -75,6 +77,27 @@ def test_a_report_that_breaks_the_group_is_refused_alone_and_the_rest_count(
     assert outcomes  # what the two good reports changed goes out
 
 
+def test_a_report_the_core_cannot_even_hold_is_refused_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure before the rebuild (taking the report in) undoes the reports taken in so far, then goes one by
+    one like a failed rebuild: nothing half-applied stays in the group."""
+    real = consolidate._member
+
+    def member(er, state):  # noqa: ANN001, ANN202
+        if er.report.report_id == "odd":
+            raise TypeError("cannot hold this one")
+        return real(er, state)
+
+    monkeypatch.setattr(consolidate, "_member", member)
+    ers = [report("a", geo=village(1)), report("a", geo=village(1), sub_minutes=20, figures={"affected": 7}),
+           report("odd", geo=village(1)), report("b", geo=village(1), north_m=3000)]
+    state, outcomes, refused = apply_reports(None, ers)
+    assert [i for i, _ in refused] == [2] and isinstance(refused[0][1], TypeError)
+    assert set(state.members) == {"a", "b"} and state.members["a"].report.figures.affected == 7
+    expected = apply_report(apply_report(apply_report(None, ers[0]).state, ers[1]).state, ers[3]).state
+    assert sites(state) == sites(expected)
+    assert outcomes and all(o.status not in ("duplicate", "stale") for o in outcomes)
+
+
 def sites_sent(out: Writer) -> dict[bytes, Site | None]:
     last = {key: value for topic, key, value in out.sent if topic == "sites"}
     return {key: None if value is None else Site.model_validate_json(value) for key, value in last.items()}
@@ -113,3 +136,33 @@ def test_a_refused_report_in_a_busy_village_is_dead_lettered_alone(monkeypatch: 
     assert site.reports == 6  # a and b0..b4: every good report counted once
     held = GroupState.model_validate_json(worker.group_cache.table.data[site.site_id.rsplit("~", 1)[0]])
     assert "bad" not in held.members and len(held.members) == 6
+
+
+def _post_event(mid: str, hours: float, offset: int) -> Event:
+    m = SocialMention(id=mid, platform="x", text=f"gempa {mid}", created_at=T0 + timedelta(hours=hours))
+    me = MentionEnriched(mention=m, normalised_text=m.text, hazard="earthquake", hazards=["earthquake"],
+                         relevant=True, relevance_score=0.6, relevance_method="rules", geo=village(1),
+                         geo_source="text", geoparse_confidence=0.8)
+    return Event(me.model_dump_json().encode(), topic="mentions.enriched", offset=offset)
+
+
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_a_post_refused_by_one_group_is_not_copied_into_a_group_founded_later_in_the_batch(
+        monkeypatch: pytest.MonkeyPatch, one_by_one: bool) -> None:
+    """The regency forgets a refused post; a group it founds later in the same batch must not get it from the
+    regency first (it would sit there, in no site, until a later report's site took it in and was refused)."""
+    out = use_fakes(monkeypatch)
+    refuse_sites_with(monkeypatch, mention_ids=("x:bad",))
+    asyncio.run(worker.process_consolidation_batch([Event(report("a", geo=village(1)).model_dump_json().encode(),
+                                                          offset=0)]))
+    batch = [_post_event("x:bad", 0, offset=1),  # reaches the village's group, which refuses it
+             Event(report("d", geo=district_only(1), hours=200).model_dump_json().encode(), offset=2)]
+    for b in ([[e] for e in batch] if one_by_one else [batch]):
+        asyncio.run(worker.process_consolidation_batch(b))
+    later = report("e", geo=district_only(1), north_m=30)  # near the post's time: its site would take it in
+    asyncio.run(worker.process_consolidation_batch([Event(later.model_dump_json().encode(), offset=3)]))
+
+    district = GroupState.model_validate_json(worker.group_cache.table.data["earthquake~72.71~72.71.01"])
+    assert sorted(district.members) == ["d", "e"] and "x:bad" not in district.mentions
+    letters = [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
+    assert [(d.reason, d.offset) for d in letters] == [("not_applied", 1)]

@@ -243,32 +243,33 @@ def apply_reports(state: GroupState | None, ers: Sequence[EnrichedReport], rules
     its sites per batch, not one per report (each rebuild reclusters all of the group's reports, so a backlog on
     a busy village was quadratic in its size).
 
-    The same final state as `apply_report` report by report. If the rebuild fails, the reports are undone and
-    applied one by one, so that only those that break the group are refused. Returns the group (founded by its
-    first report when `state` is None; None only if nothing founded it), the outcomes, and the refused reports
-    as (index in ers, error).
+    The same final state as `apply_report` report by report. If anything fails, the reports are undone and
+    applied one by one, so that only those that break the group are refused. (The refusals themselves can
+    differ: a breaking version that a newer one of the same report supersedes within the run is never tried on
+    its own, so it is not refused.) Returns the group (founded by its first report when `state` is None; None
+    only if nothing founded it), the outcomes, and the refused reports as (index in ers, error).
     """
     rules = rules or DEFAULT_RULES
     refused: list[tuple[int, Exception]] = []
     undo: list[tuple[str, Member | None, Tombstone | None]] = []
     status: Status = "duplicate"
-    for i, er in enumerate(ers):
-        gk = group_key(er.geo, er.report.hazard)
-        if state is None:
-            state = GroupState(group_key=gk, hazard=er.report.hazard)
-        elif state.group_key != gk:
-            refused.append((i, ValueError(f"report {er.report.report_id} belongs to group {gk}, "
-                                          f"not {state.group_key}")))
-            continue
-        rid = er.report.report_id
-        member = None if er.action == "retract" else _member(er, state)
-        applied, before = _set_version(state, rid, er.report.submitted_at, er.content_hash, member)
-        if before is not None:
-            status = applied
-            undo.append((rid, *before))
-    if state is None or not undo:
-        return state, [], refused
     try:
+        for i, er in enumerate(ers):
+            gk = group_key(er.geo, er.report.hazard)
+            if state is None:
+                state = GroupState(group_key=gk, hazard=er.report.hazard)
+            elif state.group_key != gk:
+                refused.append((i, ValueError(f"report {er.report.report_id} belongs to group {gk}, "
+                                              f"not {state.group_key}")))
+                continue
+            rid = er.report.report_id
+            member = None if er.action == "retract" else _member(er, state)
+            applied, before = _set_version(state, rid, er.report.submitted_at, er.content_hash, member)
+            if before is not None:
+                status = applied
+                undo.append((rid, *before))
+        if state is None or not undo:
+            return state, [], refused
         return state, [_recompute(state, status, rules)], refused
     except Exception:
         for rid, member, tombstone in reversed(undo):
@@ -279,9 +280,13 @@ def apply_reports(state: GroupState | None, ers: Sequence[EnrichedReport], rules
         if i in skip:
             continue
         try:
-            outcomes.append(apply_report(state, er, rules))
+            outcome = apply_report(state, er, rules)
         except Exception as err:  # noqa: BLE001 - this report is refused; apply_report undid it
             refused.append((i, err))
+            continue
+        state = outcome.state  # the same group, or the one this report founded
+        if outcome.status not in ("duplicate", "stale"):
+            outcomes.append(outcome)
     return state, outcomes, sorted(refused, key=lambda r: r[0])
 
 

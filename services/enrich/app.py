@@ -266,8 +266,23 @@ class Pending:
 
     def __init__(self) -> None:
         self.posts: dict[str, list[tuple[faust.EventT, MentionRef]]] = {}
+        self.post_groups: dict[str, set[str]] = {}  # mention id -> the groups it waits on
         # (event, report, whether it was its record's only report: then the dead letter carries the record)
         self.reports: dict[str, list[tuple[faust.EventT, EnrichedReport, bool]]] = {}
+
+    def add_post(self, key: str, event: faust.EventT, ref: MentionRef) -> None:
+        self.posts.setdefault(key, []).append((event, ref))
+        self.post_groups.setdefault(ref.mention_id, set()).add(key)
+
+    def take_posts(self, key: str) -> list[tuple[faust.EventT, MentionRef]]:
+        posts = self.posts.pop(key, None) or []
+        for _, ref in posts:
+            waiting = self.post_groups.get(ref.mention_id)
+            if waiting is not None:
+                waiting.discard(key)
+                if not waiting:
+                    del self.post_groups[ref.mention_id]
+        return posts
 
 
 async def process_consolidation_batch(batch: list[faust.EventT]) -> None:
@@ -335,7 +350,7 @@ def settle(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
 def settle_posts(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
     """Apply the posts waiting on a group, with one rebuild: a post that breaks the group is refused on its own
     (and forgotten by its regency), never blamed on a report, never left in the group."""
-    posts = pending.posts.pop(key, None)
+    posts = pending.take_posts(key)
     if not posts:
         return []
     state = group_cache.get(key, posts[-1][0])
@@ -370,14 +385,33 @@ def settle_reports(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
     if state is None or not outcomes:
         return []
     group_cache.put(key, state, last_event)
+    applied = [(key, outcome) for outcome in outcomes]
     if state.members and not _listed(key, last_event):
         regency = group_regency(key)
         listed = regency_group_cache.get(regency, last_event) or []
         regency_group_cache.put(regency, sorted({*listed, key}), last_event)
-        known = regency_mention_cache.get(regency, last_event)
-        if known is not None:
-            pending.posts.setdefault(key, []).extend((last_event, ref) for ref in known.for_group(key))
-    return [(key, outcome) for outcome in outcomes]
+        applied += _copy_known_posts(key, regency, last_event, pending)
+    return applied
+
+
+def _copy_known_posts(key: str, regency: str, event: faust.EventT, pending: Pending) -> list[tuple[str, Outcome]]:
+    """A newly listed group gets the posts its regency saw before, like posts arriving now. A post still waiting
+    on another group is settled there first, as an unbatched stream would have: if that group refuses it, the
+    regency forgets it, and it is not copied here (where it could have sat and been blamed on a later report)."""
+    known = regency_mention_cache.get(regency, event)
+    if known is None:
+        return []
+    refs = known.for_group(key)
+    others = sorted({k for ref in refs for k in pending.post_groups.get(ref.mention_id, ()) if k != key})
+    applied: list[tuple[str, Outcome]] = []
+    if others:
+        for other in others:
+            applied += settle_posts(other, pending)
+        known = regency_mention_cache.get(regency, event)
+        refs = known.for_group(key) if known is not None else []
+    for ref in refs:
+        pending.add_post(key, event, ref)
+    return applied
 
 
 def _listed(key: str, event: faust.EventT) -> bool:
@@ -426,7 +460,7 @@ def attach_mention(event: faust.EventT, me: MentionEnriched, pending: Pending) -
     outcomes: list[tuple[str, Outcome]] = []
     for key in groups_for(am, regency_group_cache.get(regency, event) or []):
         outcomes += settle_reports(key, pending)
-        pending.posts.setdefault(key, []).append((event, am.ref))
+        pending.add_post(key, event, am.ref)
     return outcomes
 
 
