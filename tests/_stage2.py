@@ -1,5 +1,6 @@
 """Dict-backed stand-ins for what the enrich worker's stage 2 touches (its tables, its writer, faust events), so
-its batch functions run in-process (tests/test_enrich_arrays.py, tests/test_enrich_mention_batches.py)."""
+its batch functions run in-process (tests/test_enrich_arrays.py, tests/test_enrich_mention_batches.py,
+tests/test_enrich_report_batches.py)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,4 @@ def use_fakes(monkeypatch: pytest.MonkeyPatch) -> Writer:
     monkeypatch.setattr(worker, "CACHES", caches)
     monkeypatch.setattr(worker, "consolidation_out", out)
     return out
+

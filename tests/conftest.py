@@ -89,3 +89,20 @@ def bearer(role: str) -> dict[str, str]:
 def shared_data() -> Path:
     assert SHARED_DATA.is_dir(), f"shared data expected at {SHARED_DATA} (set SIAGA_SHARED_DATA)"
     return SHARED_DATA
+
+
+@pytest.fixture
+def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the consolidation core's site rebuilds (every apply_* goes through `_recompute`): the enrich worker's
+    batching must keep them to one per group and run (tests/test_enrich_*_batches.py)."""
+    import services.core.consolidate as consolidate
+
+    count = [0]
+    real = consolidate._recompute
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consolidate, "_recompute", counted)
+    return count

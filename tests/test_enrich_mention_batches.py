@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-import services.core.consolidate as consolidate
 import services.enrich.app as worker
 from schemas import DeadLetter, Site
 from schemas.mention import MentionEnriched, SocialMention
@@ -25,20 +24,6 @@ def post(mid: str, hours: float) -> MentionEnriched:
     return MentionEnriched(mention=m, normalised_text=m.text, hazard="earthquake", hazards=["earthquake"],
                            relevant=True, relevance_score=0.5 + hours / 100, relevance_method="rules",
                            geo=village(1), geo_source="text", geoparse_confidence=0.8)
-
-
-@pytest.fixture
-def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the core's site rebuilds (every apply_* and recompute goes through `_recompute`)."""
-    count = [0]
-    real = consolidate._recompute
-
-    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        count[0] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(consolidate, "_recompute", counted)
-    return count
 
 
 def sites_sent(out: Writer) -> list[Site]:

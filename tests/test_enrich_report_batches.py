@@ -18,20 +18,6 @@ from tests._consolidate_factory import T0, district_only, refuse_sites_with, rep
 from tests._stage2 import Event, Writer, use_fakes
 
 
-@pytest.fixture
-def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the core's site rebuilds (every apply_* goes through `_recompute`)."""
-    count = [0]
-    real = consolidate._recompute
-
-    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        count[0] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(consolidate, "_recompute", counted)
-    return count
-
-
 def volunteers(n: int) -> list:
     """n reports of one village: several sites (some 3 km apart), edits and a retraction among them."""
     out = [report(f"r{i}", geo=village(1), north_m=(i % 3) * 1500, hours=i / 4, reporter=f"vol-{i % 7}",
