@@ -61,4 +61,3 @@ def use_fakes(monkeypatch: pytest.MonkeyPatch) -> Writer:
     monkeypatch.setattr(worker, "CACHES", caches)
     monkeypatch.setattr(worker, "consolidation_out", out)
     return out
-
