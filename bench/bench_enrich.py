@@ -5,6 +5,9 @@ Method: produce N scenario reports (real village points; resubmits and edits inc
 while the worker is stopped, start one worker, and time from its first output record to the moment the last
 input has been consolidated (consumer group at the end of both input topics). Broker timestamps of the output
 records bound the processing window; start-up (JVM-free, but index loading) is reported separately.
+In the same run, first: faust's floor (one agent iterating the events, nothing else) and its ceiling (the
+worker's two hops with no work), both from bench/faust_ceiling.py, so the worker's rate can be read against
+what faust's own per-message path leaves.
 Writes bench/results/enrich.json.
 """
 
