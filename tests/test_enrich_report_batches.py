@@ -8,6 +8,8 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import services.core.consolidate as consolidate
 import services.enrich.app as worker
@@ -152,3 +154,48 @@ def test_a_post_refused_by_one_group_is_not_copied_into_a_group_founded_later_in
     assert sorted(district.members) == ["d", "e"] and "x:bad" not in district.mentions
     letters = [DeadLetter.model_validate_json(v) for topic, _, v in out.sent if topic == "deadletter"]
     assert [(d.reason, d.offset) for d in letters] == [("not_applied", 1)]
+
+
+_version_of_report = st.tuples(
+    st.sampled_from(["r0", "r1", "r2", "bad"]),  # report id; "bad" breaks any site holding it
+    st.integers(0, 3),  # version: submitted 10 + 30 * v minutes after observation
+    st.sampled_from([0.0, 1.0, 100.0]),  # hours
+    st.sampled_from([0.0, 400.0, 3000.0]),  # metres north
+    st.integers(0, 6),  # retract when 0
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=st.lists(_version_of_report, max_size=4), run=st.lists(_version_of_report, min_size=1, max_size=10))
+def test_apply_reports_keeps_what_one_by_one_keeps(before: list, run: list) -> None:
+    """Any run (repeated ids, older versions, retractions, a breaking report) on any group: the same group as
+    apply_report one by one, each refusal there undone; refused only ever the breaking report."""
+    with pytest.MonkeyPatch.context() as mp:
+        refuse_sites_with(mp, report_ids=("bad",))
+        _check_against_one_by_one(before, run)
+
+
+def _check_against_one_by_one(before: list, run: list) -> None:
+
+    def build(m: tuple) -> object:
+        rid, ver, hours, north, retract = m
+        return report(rid, geo=village(1), sub_minutes=10 + 30 * ver, hours=hours, north_m=north,
+                      figures={"affected": ver}, action="retract" if retract == 0 else "upsert")
+
+    def one_by_one(state: GroupState | None, ers: list) -> GroupState | None:
+        for er in ers:
+            try:
+                state = apply_report(state, er).state
+            except ValueError:
+                if state is None:  # the report that would have founded the group broke it
+                    state = GroupState(group_key=consolidate.group_key(er.geo, er.report.hazard),
+                                       hazard=er.report.hazard)
+        return state
+
+    start = [build(m) for m in before if m[0] != "bad"]
+    ers = [build(m) for m in run]
+    expected = one_by_one(one_by_one(None, start), ers)
+    state, _, refused = apply_reports(one_by_one(None, start), ers)
+    assert state.model_dump() == expected.model_dump()
+    assert sites(state) == sites(expected)
+    assert all(ers[i].report.report_id == "bad" for i, _ in refused)
