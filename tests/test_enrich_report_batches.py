@@ -65,6 +65,13 @@ def test_a_report_that_breaks_the_group_is_refused_alone_and_the_rest_count(
     assert outcomes  # what the two good reports changed goes out
 
 
+def test_a_report_of_another_group_is_refused_alone() -> None:
+    ers = [report("a", geo=village(1)), report("x", geo=village(2)), report("b", geo=village(1), north_m=3000)]
+    state, outcomes, refused = apply_reports(None, ers)
+    assert [i for i, _ in refused] == [1] and isinstance(refused[0][1], ValueError)
+    assert set(state.members) == {"a", "b"} and outcomes
+
+
 def test_a_report_the_core_cannot_even_hold_is_refused_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure before the rebuild (taking the report in) undoes the reports taken in so far, then goes one by
     one like a failed rebuild: nothing half-applied stays in the group."""

@@ -227,14 +227,8 @@ def apply_report(state: GroupState | None, er: EnrichedReport,
     (a resubmit), an older one is stale. Both leave the state untouched and emit nothing. A retraction is a
     version too: it removes the report, and versions older than it stay out.
     """
-    gk = group_key(er.geo, er.report.hazard)
-    if state is None:
-        state = GroupState(group_key=gk, hazard=er.report.hazard)
-    elif state.group_key != gk:
-        raise ValueError(f"report {er.report.report_id} belongs to group {gk}, not {state.group_key}")
-    member = None if er.action == "retract" else _member(er, state)
-    return _apply_version(state, er.report.report_id, er.report.submitted_at, er.content_hash, member,
-                          rules or DEFAULT_RULES)
+    state, status, before = _take_in(state, er)
+    return _rebuilt(state, status, er.report.report_id, before, rules or DEFAULT_RULES)
 
 
 def apply_reports(state: GroupState | None, ers: Sequence[EnrichedReport], rules: ConsolidationRules | None = None,
@@ -244,41 +238,30 @@ def apply_reports(state: GroupState | None, ers: Sequence[EnrichedReport], rules
     a busy village was quadratic in its size).
 
     The same final state as `apply_report` report by report. If anything fails, the reports are undone and
-    applied one by one, so that only those that break the group are refused. (The refusals themselves can
-    differ: a breaking version that a newer one of the same report supersedes within the run is never tried on
-    its own, so it is not refused.) Returns the group (founded by its first report when `state` is None; None
-    only if nothing founded it), the outcomes, and the refused reports as (index in ers, error).
+    applied one by one, so that only those that break the group (or belong to another) are refused. (The
+    refusals themselves can differ: a breaking version that a newer one of the same report supersedes within
+    the run is never tried on its own, so it is not refused.) Returns the group (founded by its first report
+    when `state` is None; None only if nothing founded it), the outcomes, and the refused reports as
+    (index in ers, error).
     """
     rules = rules or DEFAULT_RULES
-    refused: list[tuple[int, Exception]] = []
     undo: list[tuple[str, Member | None, Tombstone | None]] = []
     status: Status = "duplicate"
     try:
-        for i, er in enumerate(ers):
-            gk = group_key(er.geo, er.report.hazard)
-            if state is None:
-                state = GroupState(group_key=gk, hazard=er.report.hazard)
-            elif state.group_key != gk:
-                refused.append((i, ValueError(f"report {er.report.report_id} belongs to group {gk}, "
-                                              f"not {state.group_key}")))
-                continue
-            rid = er.report.report_id
-            member = None if er.action == "retract" else _member(er, state)
-            applied, before = _set_version(state, rid, er.report.submitted_at, er.content_hash, member)
+        for er in ers:
+            state, taken, before = _take_in(state, er)
             if before is not None:
-                status = applied
-                undo.append((rid, *before))
+                status = taken
+                undo.append((er.report.report_id, *before))
         if state is None or not undo:
-            return state, [], refused
-        return state, [_recompute(state, status, rules)], refused
+            return state, [], []
+        return state, [_recompute(state, status, rules)], []
     except Exception:
         for rid, member, tombstone in reversed(undo):
             _restore(state, rid, member, tombstone)
-    skip = {i for i, _ in refused}
     outcomes: list[Outcome] = []
+    refused: list[tuple[int, Exception]] = []
     for i, er in enumerate(ers):
-        if i in skip:
-            continue
         try:
             outcome = apply_report(state, er, rules)
         except Exception as err:  # noqa: BLE001 - this report is refused; apply_report undid it
@@ -287,7 +270,20 @@ def apply_reports(state: GroupState | None, ers: Sequence[EnrichedReport], rules
         state = outcome.state  # the same group, or the one this report founded
         if outcome.status not in ("duplicate", "stale"):
             outcomes.append(outcome)
-    return state, outcomes, sorted(refused, key=lambda r: r[0])
+    return state, outcomes, refused
+
+
+def _take_in(state: GroupState | None, er: EnrichedReport,
+             ) -> tuple[GroupState, Status, tuple[Member | None, Tombstone | None] | None]:
+    """Hold a report's version in its group (founded when `state` is None) without rebuilding the sites; as
+    `_set_version`. Raises ValueError for a report of another group."""
+    gk = group_key(er.geo, er.report.hazard)
+    if state is None:
+        state = GroupState(group_key=gk, hazard=er.report.hazard)
+    elif state.group_key != gk:
+        raise ValueError(f"report {er.report.report_id} belongs to group {gk}, not {state.group_key}")
+    member = None if er.action == "retract" else _member(er, state)
+    return (state, *_set_version(state, er.report.report_id, er.report.submitted_at, er.content_hash, member))
 
 
 def _set_version(state: GroupState, rid: str, submitted_at: datetime, content_hash: str, member: Member | None,
@@ -313,6 +309,12 @@ def _set_version(state: GroupState, rid: str, submitted_at: datetime, content_ha
 def _apply_version(state: GroupState, rid: str, submitted_at: datetime, content_hash: str,
                    member: Member | None, rules: ConsolidationRules) -> Outcome:
     status, before = _set_version(state, rid, submitted_at, content_hash, member)
+    return _rebuilt(state, status, rid, before, rules)
+
+
+def _rebuilt(state: GroupState, status: Status, rid: str, before: tuple[Member | None, Tombstone | None] | None,
+             rules: ConsolidationRules) -> Outcome:
+    """The outcome of a version just held (`before` is what it replaced; None when nothing changed)."""
     if before is None:
         return Outcome(state=state, status=status)
     try:
