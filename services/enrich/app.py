@@ -386,11 +386,8 @@ def settle_reports(key: str, pending: Pending) -> list[tuple[str, Outcome]]:
         return []
     group_cache.put(key, state, last_event)
     applied = [(key, outcome) for outcome in outcomes]
-    if state.members and not _listed(key, last_event):
-        regency = group_regency(key)
-        listed = regency_group_cache.get(regency, last_event) or []
-        regency_group_cache.put(regency, sorted({*listed, key}), last_event)
-        applied += _copy_known_posts(key, regency, last_event, pending)
+    if state.members and _list_in_regency(key, last_event):
+        applied += _copy_known_posts(key, group_regency(key), last_event, pending)
     return applied
 
 
@@ -414,11 +411,25 @@ def _copy_known_posts(key: str, regency: str, event: faust.EventT, pending: Pend
     return applied
 
 
+def _regency_slot(key: str, event: faust.EventT) -> tuple[str, list[str], int, bool]:
+    """Where a group sits in its regency's sorted list of groups (posts find groups through it): the regency,
+    the list, the index it has or would have, and whether it is listed."""
+    regency = group_regency(key)
+    listed = regency_group_cache.get(regency, event) or []
+    at = bisect_left(listed, key)
+    return regency, listed, at, at < len(listed) and listed[at] == key
+
+
 def _listed(key: str, event: faust.EventT) -> bool:
-    """Whether the group's regency lists it (from its first report on): posts find groups through that list."""
-    listed = regency_group_cache.get(group_regency(key), event) or []
-    at = bisect_left(listed, key)  # kept sorted
-    return at < len(listed) and listed[at] == key
+    return _regency_slot(key, event)[3]
+
+
+def _list_in_regency(key: str, event: faust.EventT) -> bool:
+    """List the group under its regency (from its first report on); False if it already was."""
+    regency, listed, at, present = _regency_slot(key, event)
+    if not present:
+        regency_group_cache.put(regency, [*listed[:at], key, *listed[at:]], event)
+    return not present
 
 
 def queue_reports(event: faust.EventT, pending: Pending) -> list[tuple[str, Outcome]]:
